@@ -1,0 +1,1 @@
+"""Event Socket (ESL) layer: sans-I/O parser, command builders, gevent connection, fake switch."""

@@ -1,0 +1,354 @@
+"""Frames and events: the values the ESL parser produces. No I/O here.
+
+Rules:
+- A ``Frame`` is one ESL message: its outer headers (already URL-decoded, one value at a
+  time) and its raw body bytes.
+- An ``Event`` is the payload of a ``text/event-*`` frame. Its header values are kept
+  raw and URL-decoded one by one on first access (decoding ~150 headers per event that
+  nobody reads is the single biggest cost of naive parsers). The event's own body (a
+  BACKGROUND_JOB's output, for instance) is kept apart from its headers, as bytes.
+- A repeated header keeps its last value for ``get`` (as FreeSWITCH's own event
+  serializer lets the last one win); ``get_all`` returns every value in wire order.
+- ``_undef_`` is FreeSWITCH's spelling of "no value": ``get`` treats it as absent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping
+from urllib.parse import unquote
+from xml.etree import ElementTree
+
+from fsworker.esl.errors import RemoteProtocolError
+
+UNDEF = "_undef_"
+
+# One header line: "Name: value". Keys never contain ':' or a newline.
+_HEADER_LINE = re.compile(r"([^:\n]+): ?([^\n]*)")
+
+
+def _decode(value: str) -> str:
+    return unquote(value) if "%" in value else value
+
+
+def parse_header_block(text: str, *, decode: bool = True) -> list[tuple[str, str]]:
+    """Split a header block into (name, value) pairs, decoding each value separately.
+
+    Raises ``RemoteProtocolError`` for a line that is not ``Name: value``.
+    """
+    if not text:
+        return []
+    lines = text.count("\n") + 1
+    # Fast path, all in C: in URL-encoded blocks ': ' only ever separates a name from
+    # its value, so splitting on both separators alternates names and values. When a
+    # value holds ': ' itself (outer headers such as "Reply-Text: +OK Job-UUID: ...")
+    # the count is off and we fall back to splitting line by line.
+    parts = text.replace("\n", ": ").split(": ")
+    if len(parts) == 2 * lines:
+        pairs = list(zip(parts[::2], parts[1::2]))
+    else:
+        pairs = []
+        for line in text.split("\n"):
+            m = _HEADER_LINE.fullmatch(line)
+            if m is None:
+                raise RemoteProtocolError(f"header line is not 'Name: value': {line[:80]!r}")
+            pairs.append((m.group(1), m.group(2)))
+    if decode:
+        return [(k, _decode(v)) for k, v in pairs]
+    return pairs
+
+
+class Event:
+    """One FreeSWITCH event (plain, JSON or XML on the wire).
+
+    ``get`` returns decoded values; ``raw`` the values as they were on the wire.
+    """
+
+    __slots__ = ("content_type", "_body", "_data", "_raw", "_pairs", "_cache", "_encoded")
+
+    def __init__(
+        self,
+        raw: dict[str, str] | None,
+        body: bytes = b"",
+        *,
+        content_type: str = "text/event-plain",
+        pairs: list[tuple[str, str]] | None = None,
+        encoded: bool = True,
+    ) -> None:
+        self.content_type = content_type
+        # raw is None: ``body`` is a whole plain-event body, split on first use.
+        self._data = body if raw is None else b""
+        self._body = body if raw is not None else b""
+        self._raw = raw
+        # Only kept when a header repeats: most events have no repeats.
+        self._pairs = pairs
+        self._cache: dict[str, str] = {}
+        self._encoded = encoded
+
+    # -- construction -------------------------------------------------------------
+    @classmethod
+    def from_plain(cls, data: bytes) -> "Event":
+        """A ``text/event-plain`` body: headers, blank line, optional own body.
+
+        Splitting the header block is deferred to the first header read other than
+        Event-Name, so events a consumer skips by name cost almost nothing."""
+        return cls(None, data)
+
+    def _split(self) -> dict[str, str]:
+        data = self._data
+        sep = data.find(b"\n\n")
+        if sep < 0:
+            head, rest = data.rstrip(b"\n"), b""
+        else:
+            head, rest = data[:sep], data[sep + 2 :]
+        pairs = parse_header_block(head.decode("utf-8", "replace"), decode=False)
+        raw = dict(pairs)
+        if len(raw) != len(pairs):
+            self._pairs = pairs
+        body = b""
+        length = raw.get("Content-Length")
+        if length is not None:
+            n = _content_length(length)
+            if n > len(rest):
+                raise RemoteProtocolError(
+                    f"event body shorter than its Content-Length {n} (have {len(rest)})"
+                )
+            body = rest[:n]
+        self._body = body
+        self._data = b""
+        self._raw = raw
+        return raw
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "Event":
+        try:
+            obj = json.loads(data)
+        except ValueError as exc:
+            raise RemoteProtocolError(f"text/event-json body is not JSON: {exc}") from exc
+        if not isinstance(obj, dict):
+            raise RemoteProtocolError("text/event-json body is not a JSON object")
+        body = obj.pop("_body", "")
+        raw: dict[str, str] = {}
+        pairs: list[tuple[str, str]] | None = None
+        for k, v in obj.items():
+            if isinstance(v, list):
+                # FreeSWITCH serializes array headers as JSON arrays; plain would say
+                # ARRAY::a|:b, which is what get() returns for parity.
+                pairs = pairs if pairs is not None else []
+                pairs.extend((k, str(x)) for x in v)
+                raw[k] = "ARRAY::" + "|:".join(str(x) for x in v)
+            else:
+                raw[k] = str(v)
+        if pairs is not None:
+            pairs = [(k, v) for k, v in raw.items() if not raw[k].startswith("ARRAY::")] + pairs
+        return cls(
+            raw,
+            body.encode("utf-8") if isinstance(body, str) else b"",
+            content_type="text/event-json",
+            pairs=pairs,
+            encoded=False,
+        )
+
+    @classmethod
+    def from_xml(cls, data: bytes) -> "Event":
+        try:
+            root = ElementTree.fromstring(data)
+        except ElementTree.ParseError as exc:
+            raise RemoteProtocolError(f"text/event-xml body is not XML: {exc}") from exc
+        headers = root.find("headers")
+        raw: dict[str, str] = {}
+        if headers is not None:
+            for child in headers:
+                raw[child.tag] = child.text or ""
+        body_el = root.find("body")
+        body = (body_el.text or "").encode("utf-8") if body_el is not None else b""
+        return cls(raw, body, content_type="text/event-xml", encoded=True)
+
+    # -- access -------------------------------------------------------------------
+    def get(self, name: str, default: str | None = None) -> str | None:
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        raw = self._raw
+        if raw is None:
+            raw = self._split()
+        value = raw.get(name)
+        if value is None or value == UNDEF:
+            return default
+        if self._encoded and "%" in value:
+            value = unquote(value)
+        self._cache[name] = value
+        return value
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def raw(self, name: str) -> str | None:
+        return (self._raw if self._raw is not None else self._split()).get(name)
+
+    def get_all(self, name: str) -> list[str]:
+        if self._raw is None:
+            self._split()
+        if self._pairs is None:
+            v = self.get(name)
+            return [] if v is None else [v]
+        out = [v for k, v in self._pairs if k == name and v != UNDEF]
+        return [unquote(v) for v in out] if self._encoded else out
+
+    def variable(self, name: str, default: str | None = None) -> str | None:
+        return self.get("variable_" + name, default)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Every header, decoded (materialises all values: not for hot paths)."""
+        raw = self._raw if self._raw is not None else self._split()
+        return {k: v for k in raw if (v := self.get(k)) is not None}
+
+    def keys(self) -> Iterator[str]:
+        return iter(self._raw if self._raw is not None else self._split())
+
+    @property
+    def name(self) -> str:
+        if self._raw is None:
+            # FreeSWITCH writes Event-Name first; read it without splitting the block.
+            data = self._data
+            if data.startswith(b"Event-Name: "):
+                end = data.find(b"\n", 12)
+                # A repeated Event-Name (07b: COMMAND then PRIVATE_COMMAND) must take the
+                # last value, as get() does: only trust the fast path when it is unique.
+                if end > 0 and data.find(b"\nEvent-Name: ", end) < 0:
+                    return data[12:end].decode("ascii", "replace")
+        return self.get("Event-Name", "") or ""
+
+    @property
+    def subclass(self) -> str | None:
+        return self.get("Event-Subclass")
+
+    @property
+    def uuid(self) -> str | None:
+        return self.get("Unique-ID")
+
+    @property
+    def job_uuid(self) -> str | None:
+        return self.get("Job-UUID")
+
+    @property
+    def timestamp_us(self) -> int:
+        """Event-Date-Timestamp: the switch's clock, microseconds since the epoch."""
+        return _int(self.get("Event-Date-Timestamp"))
+
+    @property
+    def sequence(self) -> int:
+        return _int(self.get("Event-Sequence"))
+
+    @property
+    def body(self) -> bytes:
+        """The event's own body (e.g. BACKGROUND_JOB output), apart from its headers."""
+        if self._raw is None:
+            self._split()
+        return self._body
+
+    @property
+    def body_text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def __repr__(self) -> str:
+        return f"<Event {self.name} uuid={self.uuid} seq={self.get('Event-Sequence')}>"
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value) if value else 0
+    except ValueError:
+        return 0
+
+
+def _content_length(value: str) -> int:
+    if not value.isdigit():
+        raise RemoteProtocolError(f"Content-Length is not a non-negative integer: {value[:40]!r}")
+    return int(value)
+
+
+# Content types FreeSWITCH sends on an inbound connection.
+AUTH_REQUEST = "auth/request"
+COMMAND_REPLY = "command/reply"
+API_RESPONSE = "api/response"
+EVENT_PLAIN = "text/event-plain"
+EVENT_JSON = "text/event-json"
+EVENT_XML = "text/event-xml"
+DISCONNECT_NOTICE = "text/disconnect-notice"
+RUDE_REJECTION = "text/rude-rejection"
+LOG_DATA = "log/data"
+
+EVENT_TYPES = frozenset({EVENT_PLAIN, EVENT_JSON, EVENT_XML})
+KNOWN_TYPES = frozenset(
+    {AUTH_REQUEST, COMMAND_REPLY, API_RESPONSE, DISCONNECT_NOTICE, RUDE_REJECTION, LOG_DATA}
+    | EVENT_TYPES
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One ESL message as framed on the wire."""
+
+    headers: Mapping[str, str]
+    body: bytes = b""
+    # Byte offset of the frame's first byte in the stream (for error messages, replay).
+    offset: int = 0
+    _event: list[Event | None] = field(default_factory=lambda: [None], repr=False, compare=False)
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "")
+
+    @property
+    def reply_text(self) -> str:
+        """The reply of a command/reply frame (``+OK ...`` / ``-ERR ...``)."""
+        return self.headers.get("Reply-Text", "")
+
+    @property
+    def ok(self) -> bool:
+        if self.content_type == COMMAND_REPLY:
+            return self.reply_text.startswith("+OK")
+        if self.content_type == API_RESPONSE:
+            return not self.body.startswith(b"-ERR")
+        return True
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    @property
+    def is_event(self) -> bool:
+        return self.content_type in EVENT_TYPES
+
+    @property
+    def linger(self) -> bool:
+        return self.headers.get("Content-Disposition") == "linger"
+
+    @property
+    def event(self) -> Event:
+        """The event carried by a text/event-* frame (parsed once, on first use)."""
+        cached = self._event[0]
+        if cached is not None:
+            return cached
+        ct = self.content_type
+        if ct == EVENT_PLAIN:
+            ev = Event.from_plain(self.body)
+        elif ct == EVENT_JSON:
+            ev = Event.from_json(self.body)
+        elif ct == EVENT_XML:
+            ev = Event.from_xml(self.body)
+        else:
+            raise TypeError(f"frame of type {ct!r} carries no event")
+        self._event[0] = ev
+        return ev

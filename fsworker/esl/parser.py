@@ -1,0 +1,180 @@
+"""Sans-I/O ESL frame parser: bytes in with ``feed``, frames out with ``next_frame``.
+
+Rules:
+- No sockets, no clocks, no logging: the connection and the fake switch own the I/O.
+- A frame is header lines up to a blank line; if the headers carry ``Content-Length: N``,
+  exactly N **bytes** of body follow. Header values are URL-decoded one by one after
+  the block is split into lines (never the whole block: a decoded ``%0A`` would forge
+  a line).
+- Size caps on the header block and the body: a peer cannot make us buffer without
+  bound. Exceeding one raises ``FrameTooLargeError``; any other malformed input raises
+  ``RemoteProtocolError``. After an error the stream cannot be re-synchronised: the
+  caller drops the link.
+- ``next_frame`` returns ``NEED_DATA`` when the buffer holds no complete frame; it never
+  blocks and never re-scans bytes it has already searched.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, Iterator
+
+from fsworker.esl.errors import FrameTooLargeError, RemoteProtocolError
+from fsworker.esl.frames import Frame, parse_header_block
+
+
+class _NeedData:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = _NeedData()
+
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+_COMPACT_AT = 256 * 1024
+_EVENT_FRAME_HEAD = re.compile(
+    rb"Content-Length: ([0-9]{1,12})\nContent-Type: (text/event-(?:plain|json|xml))\n\n"
+)
+
+
+class Parser:
+    """Incremental ESL framer. One instance per connection direction."""
+
+    __slots__ = (
+        "_buf",
+        "_pos",
+        "_scan",
+        "_pending",
+        "_consumed",
+        "max_header_bytes",
+        "max_body_bytes",
+        "closed",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        self._buf = bytearray()
+        self._pos = 0  # start of unconsumed data in _buf
+        self._scan = 0  # where the next search for b"\n\n" may start
+        self._pending: tuple[dict[str, str], int, int] | None = None  # headers, length, offset
+        self._consumed = 0  # bytes dropped from the front of _buf (for stream offsets)
+        self.max_header_bytes = max_header_bytes
+        self.max_body_bytes = max_body_bytes
+        self.closed = False
+
+    # -- input --------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        if data:
+            self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as part of a frame."""
+        return len(self._buf) - self._pos
+
+    # -- output -------------------------------------------------------------------
+    def next_frame(self) -> Frame | _NeedData:
+        buf = self._buf
+        if self._pending is None:
+            pos = self._pos
+            # FreeSWITCH never sends them, but libesl tolerates stray newlines between
+            # frames; so do we.
+            while pos < len(buf) and buf[pos] == 10:
+                pos += 1
+            self._pos = pos
+            end = buf.find(b"\n\n", max(pos, self._scan))
+            if end < 0:
+                if len(buf) - pos > self.max_header_bytes:
+                    raise FrameTooLargeError(
+                        f"header block exceeds {self.max_header_bytes} bytes without a blank line",
+                        self._consumed + pos,
+                    )
+                self._scan = max(pos, len(buf) - 1)
+                self._compact()
+                return NEED_DATA
+            if end - pos > self.max_header_bytes:
+                raise FrameTooLargeError(
+                    f"header block of {end - pos} bytes exceeds {self.max_header_bytes}",
+                    self._consumed + pos,
+                )
+            offset = self._consumed + pos
+            m = _EVENT_FRAME_HEAD.match(buf, pos)
+            if m is not None and m.end() == end + 2:
+                # The shape of nearly every frame in a busy stream: one C-level match
+                # instead of decoding and splitting the block.
+                headers = {"Content-Length": m.group(1).decode(), "Content-Type": m.group(2).decode()}
+            else:
+                try:
+                    text = bytes(buf[pos:end]).decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise RemoteProtocolError(f"frame headers are not UTF-8: {exc}", offset) from exc
+                headers = dict(parse_header_block(text))
+            length = 0
+            cl = headers.get("Content-Length")
+            if cl is not None:
+                if not cl.isdigit():
+                    raise RemoteProtocolError(
+                        f"Content-Length is not a non-negative integer: {cl[:40]!r}", offset
+                    )
+                length = int(cl)
+                if length > self.max_body_bytes:
+                    raise FrameTooLargeError(
+                        f"Content-Length {length} exceeds the cap of {self.max_body_bytes} bytes",
+                        offset,
+                    )
+            if "Content-Type" not in headers:
+                raise RemoteProtocolError("frame without Content-Type", offset)
+            self._pos = end + 2
+            self._scan = self._pos
+            self._pending = (headers, length, offset)
+        headers, length, offset = self._pending
+        start = self._pos
+        if len(buf) - start < length:
+            self._compact()
+            return NEED_DATA
+        if length:
+            with memoryview(buf) as view:  # one copy instead of two
+                body = bytes(view[start : start + length])
+        else:
+            body = b""
+        self._pos = start + length
+        self._scan = self._pos
+        self._pending = None
+        self._compact()
+        return Frame(headers, body, offset)
+
+    def frames(self) -> Iterator[Frame]:
+        """Every complete frame currently buffered."""
+        while True:
+            frame = self.next_frame()
+            if frame is NEED_DATA:
+                return
+            assert isinstance(frame, Frame)
+            yield frame
+
+    def _compact(self) -> None:
+        pos = self._pos
+        if pos >= _COMPACT_AT or (pos and pos == len(self._buf)):
+            del self._buf[:pos]
+            self._consumed += pos
+            self._scan -= pos
+            if self._scan < 0:
+                self._scan = 0
+            self._pos = 0
+
+
+def parse_all(data: bytes, **kwargs: int) -> list[Frame]:
+    """Frame a whole recorded stream; raises if bytes are left over."""
+    parser = Parser(**kwargs)
+    parser.feed(data)
+    frames = list(parser.frames())
+    if parser.buffered:
+        raise RemoteProtocolError(f"{parser.buffered} bytes left after the last frame")
+    return frames

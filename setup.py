@@ -1,0 +1,25 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="fsworker",
+    version="0.1.0",
+    description="Missed-call auto-callback for FreeSWITCH (ESL)",
+    python_requires=">=3.11",
+    packages=find_packages(include=["fsworker", "fsworker.*"]),
+    include_package_data=True,
+    package_data={"fsworker": ["py.typed", "store/migrations/*.py", "store/migrations/versions/*.py",
+                               "store/alembic.ini", "prompts/templates/*"]},
+    install_requires=[
+        "greenswitch>=0.0.19",
+        "gevent>=23.9",
+        "SQLAlchemy>=2.0",
+        "alembic>=1.13",
+        "psycopg2-binary>=2.9",
+        "Jinja2>=3.1",
+        "prometheus-client>=0.20",
+        # zoneinfo needs IANA data; tzdata supplies it where the OS does not
+        "tzdata>=2024.1",
+    ],
+    extras_require={"dev": ["pytest>=8", "ruff>=0.5"]},
+    entry_points={"console_scripts": ["fsworker=fsworker.cli.main:main"]},
+)
