@@ -177,7 +177,8 @@ class TimeWindow:
     def __post_init__(self) -> None:
         if not isinstance(self.start, time) or not isinstance(self.end, time):
             raise ValidationError("window", (self.start, self.end), "start and end must be times")
-        if self.start == self.end:
+        # 00:00-00:00 is the whole day (end 00:00 = 24:00); any other start == end is empty
+        if self.start == self.end and self.start != time(0, 0):
             raise ValidationError(
                 "window", f"{self.start:%H:%M}-{self.end:%H:%M}", "start and end must differ"
             )

@@ -3,26 +3,280 @@
 Rules: pure functions of (schedule, instant); no I/O, no clock. Instants are
 timezone-aware datetimes; local wall time is resolved with zoneinfo, so DST gaps and
 folds are handled by the library, not by arithmetic on offsets.
+
+Semantics (tests in tests/unit/test_schedule.py pin each one):
+- A local date's windows are its exception's windows if the date is an exception
+  (none = closed), otherwise the weekly windows of its weekday.
+- A window belongs to the date it starts on. ``end`` 00:00 means 24:00; a window with
+  end < start crosses midnight and ends on the next date, even if that next date is
+  an exception (the exception governs only windows that *start* on it).
+- Windows are converted to real instants and compared in UTC:
+  * a wall time inside a DST gap (spring forward) is the instant the clocks jump, so
+    a window lying wholly in the gap (02:00-03:00 in Berlin on the last Sunday of
+    March) is empty that day, and 01:00-02:30 closes at 03:00 local;
+  * an ambiguous wall time (autumn fold) is its first occurrence (fold=0), so a
+    window 02:00-03:00 on the fold day is open two real hours.
+- The text form (``"mon-fri 09:00-18:00; sat 10:00-14:00"``, ``"2026-12-31 closed"``)
+  lives in fsworker.schedule_text; its parse_*/format_* names are reachable here too.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fsworker.errors import ValidationError
 
 if TYPE_CHECKING:
-    from fsworker.model import Schedule
+    from fsworker.model import Schedule, ScheduleException, TimeWindow, WeeklyWindow
+
+log = logging.getLogger(__name__)
+
+HORIZON_DAYS = 400  #: next_open gives up (returns None) after this many days
+_DAY = timedelta(days=1)
+_DAY_S = 24 * 3600
+_WEEK_S = 7 * _DAY_S
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def zone(name: str) -> ZoneInfo:
+    if not isinstance(name, str) or not name:
+        raise ValidationError("schedule.timezone", name, "an IANA time zone such as Europe/Moscow")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError("schedule.timezone", name, "an IANA time zone such as Europe/Moscow") from None
 
 
-def check_schedule(schedule: "Schedule") -> None:
+# --- wall time -> instants -------------------------------------------------------
+
+
+def local_to_instant(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """The UTC instant of wall time ``at`` on ``day`` in ``tz`` (see module rules for
+    gaps and folds)."""
+    naive = datetime.combine(day, at.replace(tzinfo=None))
+    utc = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    if utc.astimezone(tz).replace(tzinfo=None) == naive:
+        return utc
+    return _gap_end(naive, tz)
+
+
+def _gap_end(naive: datetime, tz: ZoneInfo) -> datetime:
+    """``naive`` does not exist (DST gap): the first instant whose wall time is past it,
+    i.e. the moment the clocks jumped. Binary search to the second; gaps are short."""
+    a = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    b = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    lo, hi = int(min(a, b).timestamp()), int(max(a, b).timestamp())  # wall(lo) < naive < wall(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, tz).replace(tzinfo=None) > naive:
+            hi = mid
+        else:
+            lo = mid
+    return datetime.fromtimestamp(hi, UTC)
+
+
+def _require_aware(instant: datetime) -> None:
+    if not isinstance(instant, datetime) or instant.tzinfo is None:
+        raise ValidationError("instant", instant, "a timezone-aware datetime")
+
+
+def _exception_map(schedule: Schedule) -> dict[date, ScheduleException]:
+    return {e.day: e for e in schedule.exceptions}
+
+
+def day_windows(schedule: Schedule, day: date, exceptions: dict | None = None) -> tuple[TimeWindow, ...]:
+    """The windows that start on local ``day``."""
+    exc = (exceptions if exceptions is not None else _exception_map(schedule)).get(day)
+    if exc is not None:
+        return tuple(exc.windows)
+    wd = day.weekday()
+    return tuple(w.window for w in schedule.windows if w.day == wd)
+
+
+def _spans(schedule: Schedule, first: date, days: int, tz: ZoneInfo) -> Iterator[tuple[datetime, datetime]]:
+    """Non-empty [start, end) instants of the windows starting on each of ``days``
+    local dates from ``first``, in order of start."""
+    exceptions = _exception_map(schedule)
+    for i in range(days):
+        day = first + timedelta(days=i)
+        spans = []
+        for w in day_windows(schedule, day, exceptions):
+            start = local_to_instant(day, w.start, tz)
+            end_day = day + _DAY if (w.until_midnight or w.crosses_midnight) else day
+            end = local_to_instant(end_day, w.end, tz)
+            if start < end:  # a window wholly inside a DST gap is empty
+                spans.append((start, end))
+        yield from sorted(spans)
+
+
+def is_open(schedule: Schedule, instant: datetime) -> bool:
+    """Is ``instant`` inside one of the schedule's open windows?"""
+    return _containing(schedule, instant) is not None
+
+
+def _containing(schedule: Schedule, instant: datetime) -> tuple[datetime, datetime] | None:
+    _require_aware(instant)
+    tz = zone(schedule.timezone)
+    local_day = instant.astimezone(tz).date()
+    best = None
+    # a window that started yesterday may still be open (crossing midnight)
+    for start, end in _spans(schedule, local_day - _DAY, 2, tz):
+        if start <= instant < end and (best is None or end > best[1]):
+            best = (start, end)
+    return best
+
+
+def next_open(schedule: Schedule, instant: datetime, horizon_days: int = HORIZON_DAYS) -> datetime | None:
+    """``instant`` itself if the schedule is open then, else the start of the next open
+    window; None if it does not open within ``horizon_days``."""
+    if is_open(schedule, instant):
+        return instant
+    tz = zone(schedule.timezone)
+    local_day = instant.astimezone(tz).date()
+    for start, _end in _spans(schedule, local_day - _DAY, horizon_days + 2, tz):
+        if start > instant:
+            return start
+    return None
+
+
+def window_end(schedule: Schedule, instant: datetime, horizon_days: int = HORIZON_DAYS) -> datetime | None:
+    """When the open period containing ``instant`` ends (adjacent windows, such as
+    mon 22:00-24:00 and tue 00:00-06:00, count as one period); None if closed now.
+    A schedule open without a break past the horizon returns the horizon."""
+    span = _containing(schedule, instant)
+    if span is None:
+        return None
+    limit = instant + timedelta(days=horizon_days)
+    end = span[1]
+    while end < limit:
+        nxt = _containing(schedule, end)
+        if nxt is None:
+            break
+        end = nxt[1]
+    return min(end, limit)
+
+
+# --- validation ---------------------------------------------------------------------
+
+
+def _secs(t: time) -> int:
+    return t.hour * 3600 + t.minute * 60 + t.second
+
+
+def _window_range(day: int, w: TimeWindow) -> tuple[int, int]:
+    """Seconds since Monday 00:00 (or since the date's 00:00 for day=0)."""
+    start = day * _DAY_S + _secs(w.start)
+    if w.until_midnight:
+        end = (day + 1) * _DAY_S
+    elif w.crosses_midnight:
+        end = (day + 1) * _DAY_S + _secs(w.end)
+    else:
+        end = day * _DAY_S + _secs(w.end)
+    return start, end
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def check_weekly(windows: Sequence[WeeklyWindow], field: str = "schedule.windows") -> None:
+    """Weekly windows must not overlap: on one day, nor a window crossing midnight with
+    the next day's windows (Sunday's with Monday's)."""
+    from fsworker.model import WeeklyWindow
+
+    if not isinstance(windows, (tuple, list)):
+        raise ValidationError(field, windows, "a sequence of weekly windows")
+    for i, w in enumerate(windows):
+        if not isinstance(w, WeeklyWindow):
+            raise ValidationError(f"{field}[{i}]", w, "a WeeklyWindow (day and window)")
+    ranges = [_window_range(w.day, w.window) for w in windows]
+    for i in range(len(windows)):
+        for j in range(i + 1, len(windows)):
+            a, b = ranges[i], ranges[j]
+            if _overlap(a, b) or _overlap(a, (b[0] + _WEEK_S, b[1] + _WEEK_S)) or _overlap(
+                (a[0] + _WEEK_S, a[1] + _WEEK_S), b
+            ):
+                wa, wb = windows[i], windows[j]
+                days = DAY_NAMES[wa.day] if wa.day == wb.day else f"{DAY_NAMES[wa.day]}/{DAY_NAMES[wb.day]}"
+                raise ValidationError(
+                    field,
+                    f"{DAY_NAMES[wa.day]} {format_window(wa.window)} and {DAY_NAMES[wb.day]} {format_window(wb.window)}",
+                    f"open windows must not overlap (on {days})",
+                )
+
+
+def check_exception(exc: object, index: int) -> None:
+    from fsworker.model import ScheduleException, TimeWindow
+
+    field = f"schedule.exceptions[{index}]"
+    if not isinstance(exc, ScheduleException):
+        raise ValidationError(field, exc, "a ScheduleException (date and windows)")
+    if not isinstance(exc.day, date) or isinstance(exc.day, datetime):
+        raise ValidationError(f"{field}.day", exc.day, "a date (YYYY-MM-DD)")
+    windows = exc.windows
+    if not isinstance(windows, (tuple, list)):
+        raise ValidationError(f"{field}.windows", windows, "a sequence of time windows")
+    for i, w in enumerate(windows):
+        if not isinstance(w, TimeWindow):
+            raise ValidationError(f"{field}.windows[{i}]", w, "a time window")
+    ranges = [_window_range(0, w) for w in windows]
+    for i in range(len(windows)):
+        for j in range(i + 1, len(windows)):
+            if _overlap(ranges[i], ranges[j]):
+                raise ValidationError(
+                    f"{field}.windows",
+                    f"{exc.day.isoformat()} {format_window(windows[i])} and {format_window(windows[j])}",
+                    f"open windows must not overlap (on {exc.day.isoformat()})",
+                )
+
+
+def check_schedule(schedule: Schedule) -> None:
     """Validate a schedule on construction (called by Schedule.__post_init__)."""
     zone(schedule.timezone)
+    check_weekly(schedule.windows)
+    exceptions = schedule.exceptions
+    if not isinstance(exceptions, (tuple, list)):
+        raise ValidationError("schedule.exceptions", exceptions, "a sequence of exception dates")
+    seen: set[date] = set()
+    for i, exc in enumerate(exceptions):
+        check_exception(exc, i)
+        if exc.day in seen:
+            raise ValidationError(f"schedule.exceptions[{i}].day", exc.day.isoformat(), "each date at most once")
+        seen.add(exc.day)
+    if not schedule.windows and not any(e.windows for e in exceptions):
+        raise ValidationError(
+            "schedule.windows", (), "at least one weekly window or one exception date that opens"
+        )
+
+
+# --- formatting used in error messages (the text form lives in schedule_text) ---------
+
+
+def _format_time(t: time, *, end: bool) -> str:
+    if end and t == time(0, 0):
+        return "24:00"
+    return f"{t:%H:%M:%S}" if t.second else f"{t:%H:%M}"
+
+
+def format_window(w: TimeWindow) -> str:
+    return f"{_format_time(w.start, end=False)}-{_format_time(w.end, end=True)}"
+
+
+# The text form is its own module (schedule_text, which imports this one); its names are
+# also reachable here, resolved lazily (PEP 562) so that neither import order cycles.
+_TEXT_NAMES = frozenset({
+    "EXCEPTION_FORM", "WEEKLY_FORM", "format_exception", "format_exceptions", "format_weekly",
+    "parse_exception", "parse_exceptions", "parse_weekly", "parse_window",
+})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TEXT_NAMES:
+        from fsworker import schedule_text
+
+        return getattr(schedule_text, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
