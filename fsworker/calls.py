@@ -75,6 +75,9 @@ class LostCall:
     transfer: TransferPhase | None = None
     caller_name: str | None = None
     node: str = "default"  #: which FreeSWITCH node saw it
+    #: concluded by reconciliation (the hangup was never seen): lost_at / waited_s are
+    #: the last event the detector saw, not the real hangup
+    reconciled: bool = False
 
     def __post_init__(self) -> None:
         if not self.call_uuid:
