@@ -1,0 +1,70 @@
+"""``fsworker db``: schema migrations — ``upgrade`` (default: to the newest revision),
+``downgrade REVISION``, ``current``.
+
+Rules: the database URL comes from ``--db``, else the configuration (``database.url``,
+``$FSWORKER_DB_URL``). Upgrades keep every row (revisions are additive), so operators
+run ``fsworker db upgrade`` after installing a new version, with workers running or not.
+The URL is printed only with its password removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from fsworker.cli.main import EXIT_OK
+from fsworker.store import migrate
+from fsworker.store.engine import redact_url
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("db", help="database schema: upgrade, downgrade, current revision")
+    sub = p.add_subparsers(dest="db_command", metavar="ACTION")
+    up = sub.add_parser("upgrade", help="migrate the schema up (keeps all data)")
+    up.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
+    up.set_defaults(handler=_upgrade)
+    down = sub.add_parser("downgrade", help="migrate the schema down to REVISION")
+    down.add_argument("revision", help="target revision, e.g. 0001 or -1")
+    down.set_defaults(handler=_downgrade)
+    cur = sub.add_parser("current", help="print the database's revision and the newest one")
+    cur.set_defaults(handler=_current)
+    p.set_defaults(handler=_current)
+
+
+def database_url(args: argparse.Namespace) -> str:
+    if getattr(args, "db", None):
+        return str(args.db)
+    from fsworker.config import load_config
+
+    return load_config(getattr(args, "config", None)).database.url
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    url = database_url(args)
+    _ensure_sqlite_dir(url)
+    before = migrate.current(url)
+    migrate.upgrade(url, args.revision)
+    print(f"{redact_url(url)}: {before or '(empty)'} -> {migrate.current(url)}")
+    return EXIT_OK
+
+
+def _downgrade(args: argparse.Namespace) -> int:
+    url = database_url(args)
+    before = migrate.current(url)
+    migrate.downgrade(url, args.revision)
+    print(f"{redact_url(url)}: {before or '(empty)'} -> {migrate.current(url) or '(empty)'}")
+    return EXIT_OK
+
+
+def _current(args: argparse.Namespace) -> int:
+    url = database_url(args)
+    print(f"{redact_url(url)}: current {migrate.current(url) or '(empty)'}, newest {migrate.head()}")
+    return EXIT_OK

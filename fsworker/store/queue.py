@@ -1,0 +1,458 @@
+"""Queue operations: lost-call intake, tasks (D1), claims with leases, attempts, cancels.
+
+Rules: each method is one transaction. Idempotency and exclusivity are the database's
+job: ``lost_calls.call_uuid`` is unique (two workers seeing one call take it in once),
+one open task per customer number (D1, ``uq_tasks_open_customer``), at most one attempt
+in flight per customer number (``uq_attempts_in_flight``), the per-rule cap through
+rule slots (R10, see claim.py). A worker acts on a task only while it holds the lease:
+finishing without it raises LeaseLostError. Cancelling a task whose attempt is in
+flight ends the task at once; the worker sees ``cancelled`` on its next heartbeat and
+still finishes the attempt, which frees the rule slot.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Iterable, Sequence
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from fsworker.calls import Contact, LostCall
+from fsworker.errors import ValidationError
+from fsworker.numbers import validate_number
+from fsworker.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
+from fsworker.store import tables as t
+from fsworker.store.base import StoreBase, aware
+from fsworker.store.claim import ClaimedTask, claim_pg, claim_stepwise, reap_expired
+from fsworker.store.codec import lost_call_from_json, lost_call_to_json
+from fsworker.store.errors import LeaseLostError, NotFoundError
+from fsworker.store.repo_rules import cancel_open_tasks
+
+log = logging.getLogger(__name__)
+
+__all__ = ["AttemptView", "ClaimedTask", "Heartbeat", "QueueCounts", "TaskQueue", "TaskView"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AttemptView:
+    attempt_id: int
+    task_id: int
+    attempt_no: int
+    customer_number: str
+    worker: str
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: AttemptOutcome | None  #: None while in flight
+    detail: str
+    employee: str | None
+    call_uuids: tuple[str, ...]
+    talk_s: float | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TaskView:
+    task_id: int
+    customer_number: str
+    rule_name: str
+    status: TaskStatus
+    attempt_no: int
+    due_at: datetime
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    end_reason: TaskEndReason | None
+    created_at: datetime
+    ended_at: datetime | None
+    lost_call_uuids: tuple[str, ...] = ()
+    attempts: tuple[AttemptView, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Heartbeat:
+    renewed: frozenset[int]  #: leases extended
+    cancelled: frozenset[int]  #: still ours, but the task was cancelled: stop the call
+    lost: frozenset[int]  #: no longer ours (expired and reaped): stop, do not finish
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class QueueCounts:
+    pending: int  #: waiting for an attempt
+    due: int  #: pending and due now
+    active: int  #: an attempt in flight
+    active_by_rule: dict[str, int] = field(default_factory=dict)
+
+
+class TaskQueue(StoreBase):
+    """The queue over one database. Construct with an Engine or a URL."""
+
+    # ---- intake -----------------------------------------------------------------------
+    def record_lost_call(
+        self,
+        call: LostCall,
+        *,
+        skip_reason: SkipReason | None = None,
+        rule_name: str | None = None,
+        now: datetime | None = None,
+    ) -> bool:
+        """Store a lost call once per call UUID. True if this caller stored it (won);
+        False if another worker / process already had (skip it: ``duplicate``)."""
+        values = {
+            "call_uuid": call.call_uuid,
+            "customer_number": call.customer_number[:200],
+            "lost_at": call.lost_at,
+            "waited_s": call.waited_s,
+            "place": call.place.value,
+            "node": call.node,
+            "facts": lost_call_to_json(call),
+            "skip_reason": skip_reason.value if skip_reason else None,
+            "rule_name": rule_name,
+            "recorded_at": aware(now),
+        }
+        with self._tx() as conn:
+            stmt = self._insert(t.lost_calls).values(values).on_conflict_do_nothing(index_elements=["call_uuid"])
+            won = conn.execute(stmt.returning(t.lost_calls.c.id)).first() is not None
+        if not won:
+            log.info("lost call %s already recorded by another worker", call.call_uuid)
+        return won
+
+    def mark_lost_call_skipped(self, call_uuid: str, reason: SkipReason) -> None:
+        with self._tx() as conn:
+            conn.execute(update(t.lost_calls).where(t.lost_calls.c.call_uuid == call_uuid)
+                         .values(skip_reason=reason.value))
+
+    def get_lost_call(self, call_uuid: str) -> LostCall:
+        with self._tx() as conn:
+            facts = conn.execute(select(t.lost_calls.c.facts).where(t.lost_calls.c.call_uuid == call_uuid)).scalar()
+        if facts is None:
+            raise NotFoundError("lost call", call_uuid)
+        return lost_call_from_json(facts)
+
+    def lost_call_skip_reason(self, call_uuid: str) -> SkipReason | None:
+        with self._tx() as conn:
+            r = conn.execute(select(t.lost_calls.c.skip_reason).where(t.lost_calls.c.call_uuid == call_uuid)).scalar()
+        return SkipReason(r) if r else None
+
+    def create_task(
+        self,
+        *,
+        customer_number: str,
+        rule_name: str,
+        due_at: datetime,
+        lost_call_uuid: str | None = None,
+        now: datetime | None = None,
+    ) -> int | None:
+        """A new pending task; None if the number already has an open task (D1) — then
+        ``join_task``. InvalidNumberError for a number that cannot be dialled (D5)."""
+        validate_number(customer_number, "task.customer_number")
+        now = aware(now)
+        with self._tx() as conn:
+            rule_id = conn.execute(select(t.rules.c.id).where(t.rules.c.name == rule_name)).scalar()
+            if rule_id is None:
+                raise NotFoundError("rule", rule_name)
+            stmt = self._insert(t.tasks).values(
+                customer_number=customer_number, rule_id=rule_id, rule_name=rule_name,
+                status=TaskStatus.PENDING.value, attempt_no=1, due_at=aware(due_at), created_at=now,
+            ).on_conflict_do_nothing(index_elements=["customer_number"], index_where=t.tasks.c.status != "done")
+            task_id = conn.execute(stmt.returning(t.tasks.c.id)).scalar()
+            if task_id is not None and lost_call_uuid:
+                _attach(conn, lost_call_uuid, task_id, rule_name)
+        if task_id is not None:
+            log.info("task %s created for %s by rule %r (lost call %s), due %s",
+                     task_id, customer_number, rule_name, lost_call_uuid, due_at)
+        return task_id
+
+    def join_task(self, customer_number: str, lost_call_uuid: str | None = None) -> int | None:
+        """D1: attach a lost call to the number's open task; None if it has none."""
+        with self._tx() as conn:
+            row = conn.execute(select(t.tasks.c.id, t.tasks.c.rule_name).where(
+                t.tasks.c.customer_number == customer_number, t.tasks.c.status != TaskStatus.DONE.value)).first()
+            if row is None:
+                return None
+            if lost_call_uuid:
+                _attach(conn, lost_call_uuid, row.id, row.rule_name)
+        log.info("lost call %s joined open task %s of %s", lost_call_uuid, row.id, customer_number)
+        return int(row.id)
+
+    def create_or_join_task(
+        self, *, customer_number: str, rule_name: str, due_at: datetime,
+        lost_call_uuid: str | None = None, now: datetime | None = None,
+    ) -> tuple[int, bool]:
+        """(task id, created?) — creates a task, or joins the open one (D1)."""
+        for _ in range(5):  # the open task may end between the two steps; try again
+            task_id = self.create_task(customer_number=customer_number, rule_name=rule_name, due_at=due_at,
+                                       lost_call_uuid=lost_call_uuid, now=now)
+            if task_id is not None:
+                return task_id, True
+            joined = self.join_task(customer_number, lost_call_uuid)
+            if joined is not None:
+                return joined, False
+        raise RuntimeError(f"could not create or join a task for {customer_number}")
+
+    def open_task_for(self, customer_number: str) -> TaskView | None:
+        with self._tx() as conn:
+            task_id = conn.execute(select(t.tasks.c.id).where(
+                t.tasks.c.customer_number == customer_number, t.tasks.c.status != TaskStatus.DONE.value)).scalar()
+            return None if task_id is None else self._views(conn, [task_id])[0]
+
+    # ---- workers ----------------------------------------------------------------------
+    def claim_due(
+        self, worker_id: str, *, now: datetime | None = None, limit: int = 10, lease_seconds: float = 60.0
+    ) -> list[ClaimedTask]:
+        """Lease up to ``limit`` due tasks to ``worker_id``, each with a new attempt in
+        flight. Never while the master switch is off (R16); never beyond a rule's cap
+        (R10); never a second attempt for one customer."""
+        if limit < 1 or lease_seconds <= 0:
+            raise ValidationError("claim", (limit, lease_seconds), "limit >= 1 and lease_seconds > 0")
+        now = aware(now)
+        with self._tx() as conn:
+            reap_expired(conn, now)
+        with self._tx() as conn:
+            if self.is_postgresql:
+                claimed = claim_pg(conn, worker_id, now, limit, lease_seconds)
+            else:
+                claimed = claim_stepwise(conn, worker_id, now, limit, lease_seconds)
+        for c in claimed:
+            log.debug("task %s attempt %s (#%d) claimed by %s", c.task_id, c.attempt_id, c.attempt_no, worker_id)
+        return claimed
+
+    def reap_expired(self, *, now: datetime | None = None) -> list[int]:
+        """Return expired leases now (claim_due also does it); the task ids."""
+        with self._tx() as conn:
+            return reap_expired(conn, aware(now))
+
+    def heartbeat(
+        self, worker_id: str, task_ids: Iterable[int], *, lease_seconds: float = 60.0, now: datetime | None = None
+    ) -> Heartbeat:
+        ids = set(task_ids)
+        if not ids:
+            return Heartbeat(renewed=frozenset(), cancelled=frozenset(), lost=frozenset())
+        expires = aware(now) + timedelta(seconds=lease_seconds)
+        with self._tx() as conn:
+            rows = conn.execute(
+                update(t.tasks).where(t.tasks.c.id.in_(ids), t.tasks.c.lease_owner == worker_id)
+                .values(lease_expires_at=expires).returning(t.tasks.c.id, t.tasks.c.status)
+            ).all()
+        renewed = frozenset(r.id for r in rows)
+        hb = Heartbeat(
+            renewed=renewed,
+            cancelled=frozenset(r.id for r in rows if r.status == TaskStatus.DONE.value),
+            lost=frozenset(ids - renewed),
+        )
+        if hb.lost:
+            log.warning("worker %s lost leases of tasks %s", worker_id, sorted(hb.lost))
+        return hb
+
+    def finish_attempt(
+        self,
+        task_id: int,
+        worker_id: str,
+        *,
+        outcome: AttemptOutcome,
+        next_due: datetime | None = None,
+        end_reason: TaskEndReason | None = None,
+        detail: str = "",
+        employee: str | None = None,
+        call_uuids: Sequence[str] = (),
+        talk_s: float | None = None,
+        now: datetime | None = None,
+    ) -> TaskStatus:
+        """Record the in-flight attempt's outcome and free its rule slot; then either
+        schedule the next attempt (``next_due``) or end the task (``end_reason``).
+        A task cancelled meanwhile stays ended. Returns the task's new status."""
+        if (next_due is None) == (end_reason is None):
+            raise ValidationError("finish_attempt", (next_due, end_reason), "exactly one of next_due / end_reason")
+        now = aware(now)
+        with self._tx() as conn:
+            task = self._leased(conn, task_id, worker_id)
+            attempt_id = conn.execute(
+                update(t.attempts)
+                .where(t.attempts.c.task_id == task_id, t.attempts.c.ended_at.is_(None))
+                .values(ended_at=now, outcome=AttemptOutcome(outcome).value, detail=detail[:2000],
+                        employee=employee, call_uuids=list(call_uuids), talk_s=talk_s)
+                .returning(t.attempts.c.id)
+            ).scalar()
+            if attempt_id is not None:
+                conn.execute(update(t.rule_slots).where(t.rule_slots.c.attempt_id == attempt_id)
+                             .values(attempt_id=None, task_id=None))
+            values: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}
+            status = TaskStatus(task.status)
+            if status is not TaskStatus.DONE:
+                if next_due is not None:
+                    status = TaskStatus.PENDING
+                    values.update(status=status.value, due_at=aware(next_due), attempt_no=task.attempt_no + 1)
+                else:
+                    assert end_reason is not None
+                    status = TaskStatus.DONE
+                    values.update(status=status.value, end_reason=TaskEndReason(end_reason).value, ended_at=now)
+            conn.execute(update(t.tasks).where(t.tasks.c.id == task_id).values(values))
+        log.info("task %s attempt %s by %s: %s -> task %s%s", task_id, task.attempt_no, worker_id,
+                 AttemptOutcome(outcome).value, status.value,
+                 f" ({end_reason})" if end_reason else f" next due {next_due}" if next_due else "")
+        return status
+
+    def release(self, task_id: int, worker_id: str, *, now: datetime | None = None) -> bool:
+        """Give a leased task back without counting an attempt (graceful shutdown).
+        False if the worker no longer held it."""
+        with self._tx() as conn:
+            try:
+                task = self._leased(conn, task_id, worker_id)
+            except LeaseLostError:
+                return False
+            attempt_ids = list(conn.execute(
+                select(t.attempts.c.id).where(t.attempts.c.task_id == task_id, t.attempts.c.ended_at.is_(None))
+            ).scalars())
+            if attempt_ids:
+                conn.execute(update(t.rule_slots).where(t.rule_slots.c.attempt_id.in_(attempt_ids))
+                             .values(attempt_id=None, task_id=None))
+                conn.execute(t.attempts.delete().where(t.attempts.c.id.in_(attempt_ids)))
+            values: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}
+            if task.status == TaskStatus.ACTIVE.value:
+                values["status"] = TaskStatus.PENDING.value
+            conn.execute(update(t.tasks).where(t.tasks.c.id == task_id).values(values))
+        log.info("task %s released by %s", task_id, worker_id)
+        return True
+
+    # ---- cancels, contacts --------------------------------------------------------------
+    def cancel_task(
+        self, task_id: int, reason: TaskEndReason = TaskEndReason.CANCELLED_BY_OPERATOR, *, now: datetime | None = None
+    ) -> bool:
+        with self._tx() as conn:
+            return bool(cancel_open_tasks(conn, t.tasks.c.id == task_id, reason, aware(now)))
+
+    def cancel_for_customer(
+        self, customer_number: str, reason: TaskEndReason = TaskEndReason.CANCELLED_CONTACT_MADE,
+        *, now: datetime | None = None,
+    ) -> list[int]:
+        """R17: end the customer's open tasks; returns their ids."""
+        with self._tx() as conn:
+            return cancel_open_tasks(conn, t.tasks.c.customer_number == customer_number, reason, aware(now))
+
+    def record_contact(self, contact: Contact) -> tuple[bool, list[int]]:
+        """R17: log a contact (once per call UUID) and cancel the customer's open tasks.
+        Returns (newly recorded?, cancelled task ids)."""
+        with self._tx() as conn:
+            stmt = self._insert(t.contacts).values(
+                call_uuid=contact.call_uuid, customer_number=contact.customer_number[:200], at=contact.at,
+                kind=contact.kind.value, employee=contact.employee, node=contact.node, extra=dict(contact.extra),
+                cancelled_tasks=[],
+            ).on_conflict_do_nothing(index_elements=["call_uuid"])
+            contact_id = conn.execute(stmt.returning(t.contacts.c.id)).scalar()
+            if contact_id is None:
+                return False, []
+            cancelled = cancel_open_tasks(conn, t.tasks.c.customer_number == contact.customer_number,
+                                          TaskEndReason.CANCELLED_CONTACT_MADE, contact.at)
+            conn.execute(update(t.contacts).where(t.contacts.c.id == contact_id).values(cancelled_tasks=cancelled))
+        log.info("contact %s with %s recorded, cancelled tasks %s", contact.call_uuid, contact.customer_number, cancelled)
+        return True, cancelled
+
+    def contact_since(self, customer_number: str, since: datetime) -> bool:
+        """Was the customer reached (R17) at or after ``since``? For the rule engine."""
+        with self._tx() as conn:
+            return conn.execute(select(t.contacts.c.id).where(
+                t.contacts.c.customer_number == customer_number, t.contacts.c.at >= aware(since)).limit(1)).first() \
+                is not None
+
+    def reschedule(self, task_id: int, due_at: datetime, *, rule_name: str | None = None) -> bool:
+        """R12: move a pending task's next attempt (and optionally hand it to another
+        rule). False if the task is not pending."""
+        values: dict[str, object] = {"due_at": aware(due_at)}
+        with self._tx() as conn:
+            if rule_name is not None:
+                rule_id = conn.execute(select(t.rules.c.id).where(t.rules.c.name == rule_name)).scalar()
+                if rule_id is None:
+                    raise NotFoundError("rule", rule_name)
+                values.update(rule_id=rule_id, rule_name=rule_name)
+            return conn.execute(update(t.tasks).where(t.tasks.c.id == task_id,
+                                t.tasks.c.status == TaskStatus.PENDING.value).values(values)).rowcount > 0
+
+    # ---- reading ------------------------------------------------------------------------
+    def get_task(self, task_id: int) -> TaskView:
+        with self._tx() as conn:
+            views = self._views(conn, [task_id])
+        if not views:
+            raise NotFoundError("task", task_id)
+        return views[0]
+
+    def list_tasks(
+        self, *, status: TaskStatus | None = None, customer_number: str | None = None,
+        rule_name: str | None = None, limit: int = 100,
+    ) -> list[TaskView]:
+        """Tasks with their attempts, newest first."""
+        q = select(t.tasks.c.id).order_by(t.tasks.c.id.desc()).limit(limit)
+        if status is not None:
+            q = q.where(t.tasks.c.status == TaskStatus(status).value)
+        if customer_number is not None:
+            q = q.where(t.tasks.c.customer_number == customer_number)
+        if rule_name is not None:
+            q = q.where(t.tasks.c.rule_name == rule_name)
+        with self._tx() as conn:
+            return self._views(conn, list(conn.execute(q).scalars()))
+
+    def lost_calls_for_task(self, task_id: int) -> list[LostCall]:
+        """The lost calls a task serves (D1: several), oldest first."""
+        with self._tx() as conn:
+            rows = conn.execute(select(t.lost_calls.c.facts).where(t.lost_calls.c.task_id == task_id)
+                                .order_by(t.lost_calls.c.lost_at, t.lost_calls.c.id)).scalars()
+            return [lost_call_from_json(f) for f in rows]
+
+    def counts(self, *, now: datetime | None = None) -> QueueCounts:
+        """For metrics: pending, due, active tasks, and attempts in flight per rule."""
+        now = aware(now)
+        with self._tx() as conn:
+            pending = conn.execute(select(func.count()).select_from(t.tasks)
+                                   .where(t.tasks.c.status == TaskStatus.PENDING.value)).scalar_one()
+            due = conn.execute(select(func.count()).select_from(t.tasks)
+                               .where(t.tasks.c.status == TaskStatus.PENDING.value, t.tasks.c.due_at <= now)).scalar_one()
+            by_rule = {r.name: int(r.n) for r in conn.execute(
+                select(t.rules.c.name, func.count().label("n")).join(t.rule_slots)
+                .where(t.rule_slots.c.attempt_id.is_not(None)).group_by(t.rules.c.name))}
+            active = conn.execute(select(func.count()).select_from(t.tasks)
+                                  .where(t.tasks.c.status == TaskStatus.ACTIVE.value)).scalar_one()
+        return QueueCounts(pending=int(pending), due=int(due), active=int(active), active_by_rule=by_rule)
+
+    # ---- internals ----------------------------------------------------------------------
+    def _insert(self, table: t.Table):  # type: ignore[no-untyped-def]
+        return (postgresql.insert if self.is_postgresql else sqlite.insert)(table)
+
+    def _leased(self, conn: Connection, task_id: int, worker_id: str):  # type: ignore[no-untyped-def]
+        task = conn.execute(select(t.tasks).where(t.tasks.c.id == task_id).with_for_update()).first()
+        if task is None:
+            raise NotFoundError("task", task_id)
+        if task.lease_owner != worker_id:
+            raise LeaseLostError(task_id, worker_id)
+        return task
+
+    def _views(self, conn: Connection, ids: list[int]) -> list[TaskView]:
+        if not ids:
+            return []
+        attempts: dict[int, list[AttemptView]] = {}
+        for a in conn.execute(select(t.attempts).where(t.attempts.c.task_id.in_(ids))
+                              .order_by(t.attempts.c.started_at, t.attempts.c.id)).mappings():
+            attempts.setdefault(a["task_id"], []).append(AttemptView(
+                attempt_id=a["id"], task_id=a["task_id"], attempt_no=a["attempt_no"],
+                customer_number=a["customer_number"], worker=a["worker"], started_at=a["started_at"],
+                ended_at=a["ended_at"], outcome=AttemptOutcome(a["outcome"]) if a["outcome"] else None,
+                detail=a["detail"], employee=a["employee"], call_uuids=tuple(a["call_uuids"] or ()),
+                talk_s=a["talk_s"]))
+        calls: dict[int, list[str]] = {}
+        for c in conn.execute(select(t.lost_calls.c.task_id, t.lost_calls.c.call_uuid)
+                              .where(t.lost_calls.c.task_id.in_(ids)).order_by(t.lost_calls.c.id)):
+            calls.setdefault(c.task_id, []).append(c.call_uuid)
+        rows = {r["id"]: r for r in conn.execute(select(t.tasks).where(t.tasks.c.id.in_(ids))).mappings()}
+        return [TaskView(
+            task_id=r["id"], customer_number=r["customer_number"], rule_name=r["rule_name"],
+            status=TaskStatus(r["status"]), attempt_no=r["attempt_no"], due_at=r["due_at"],
+            lease_owner=r["lease_owner"], lease_expires_at=r["lease_expires_at"],
+            end_reason=TaskEndReason(r["end_reason"]) if r["end_reason"] else None,
+            created_at=r["created_at"], ended_at=r["ended_at"],
+            lost_call_uuids=tuple(calls.get(r["id"], ())), attempts=tuple(attempts.get(r["id"], ())),
+        ) for i in ids if (r := rows.get(i)) is not None]
+
+
+def _attach(conn: Connection, call_uuid: str, task_id: int, rule_name: str) -> None:
+    conn.execute(update(t.lost_calls).where(t.lost_calls.c.call_uuid == call_uuid)
+                 .values(task_id=task_id, rule_name=rule_name))
+
+
