@@ -1,0 +1,214 @@
+"""What every CLI command shares: opening the store, output (tables, --json), errors.
+
+Rules: a handler opens the database only through ``open_store`` (URL from --db, else
+$FSWORKER_DB_URL / the config file / the built-in SQLite default). The embedded SQLite
+database is created and migrated on first use, so a newcomer needs no setup step; a
+PostgreSQL database is never migrated behind the operator's back (``fsworker db
+upgrade`` does it). Bad input raises ValidationError (exit 1, message names the field,
+value and limit); fsworker.cli.main prints FsworkerErrors and maps them to exit codes.
+Nothing here prints a database password: URLs are shown redacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from fsworker.cli.main import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_UNAVAILABLE
+from fsworker.errors import FsworkerError, ValidationError
+from fsworker.store.engine import make_engine, redact_url
+
+log = logging.getLogger(__name__)
+
+
+class CliError(FsworkerError):
+    """A failure the CLI reports as is, with the exit code it should give."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# --- the database -----------------------------------------------------------------------
+
+
+def database_url(args: argparse.Namespace) -> str:
+    """--db, else the configuration's database.url ($FSWORKER_DB_URL, the file, the default)."""
+    if getattr(args, "db", None):
+        return str(args.db)
+    from fsworker.config import load_config
+
+    return load_config(getattr(args, "config", None)).database.url
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for other URLs and in-memory databases)."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - make_engine reports an unparsable URL properly
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def ensure_schema(url: str, *, create: bool = True) -> None:
+    """SQLite: create the file's directory and migrate to the current schema (the
+    embedded database is ours to manage). PostgreSQL: refuse an outdated schema."""
+    from alembic.util.exc import CommandError
+
+    from fsworker.store import migrate
+
+    path = sqlite_file(url)
+    if path is not None:
+        if not path.exists() and not create:
+            raise CliError(f"database {redact_url(url)} does not exist yet", EXIT_NOT_FOUND)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CliError(f"database unavailable at {redact_url(url)}: cannot create {path.parent}: "
+                           f"{exc.strerror or exc}", EXIT_UNAVAILABLE) from exc
+    current, head = migrate.current(url), migrate.head()
+    if current == head:
+        return
+    if path is None:
+        raise CliError(f"database {redact_url(url)} has schema revision {current or '(none)'}, this fsworker needs "
+                       f"{head}: run `fsworker db upgrade` first", EXIT_FAILED)
+    log.info("migrating the embedded database %s from %s to %s", redact_url(url), current, head)
+    try:
+        migrate.upgrade(url)
+    except CommandError as exc:  # e.g. a revision from a newer fsworker
+        raise CliError(f"database {redact_url(url)}: cannot migrate schema {current} to {head}: {exc}") from exc
+
+
+@dataclass
+class Store:
+    engine: Engine
+    url: str  #: redacted
+
+    @property
+    def repo(self) -> Any:
+        from fsworker.store.repo import Repository
+
+        return Repository(self.engine)
+
+    @property
+    def queue(self) -> Any:
+        from fsworker.store.queue import TaskQueue
+
+        return TaskQueue(self.engine)
+
+
+@contextlib.contextmanager
+def open_store(args: argparse.Namespace, *, create: bool = True) -> Iterator[Store]:
+    url = database_url(args)
+    engine = make_engine(url)
+    try:
+        ensure_schema(url, create=create)
+        yield Store(engine=engine, url=redact_url(url))
+    finally:
+        engine.dispose()
+
+
+# --- parsing option values (so bad input names its field and exits 1, not 2) -------------
+
+
+def parse_int(text: str | int, field: str, lo: int | None = None, hi: int | None = None) -> int:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise ValidationError(field, text, "a whole number") from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ValidationError(field, value, f"{lo}..{hi}" if hi is not None else f">= {lo}")
+    return value
+
+
+def parse_int_list(text: str, field: str) -> tuple[int, ...]:
+    """``"0,300,3600"`` -> (0, 300, 3600); the model checks the count and range."""
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or any(not p for p in parts):
+        raise ValidationError(field, text, "comma-separated whole seconds, e.g. 0,300,3600")
+    return tuple(parse_int(p, f"{field}[{i}]") for i, p in enumerate(parts))
+
+
+# --- output ---------------------------------------------------------------------------
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable JSON output")
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, (datetime, date, time)):
+        return o.isoformat()
+    if isinstance(o, Enum):
+        return o.value
+    if isinstance(o, (tuple, set, frozenset)):
+        return list(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, default=_default, ensure_ascii=False, indent=2))
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str = "(none)") -> None:
+    if not rows:
+        print(empty)
+        return
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip())
+    for r in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, Enum):
+        return str(v.value)
+    if isinstance(v, datetime):
+        return v.isoformat(timespec="seconds")
+    if isinstance(v, (list, tuple)):
+        return ",".join(_cell(x) for x in v)
+    return str(v).replace("\n", "\\n")
+
+
+def print_fields(pairs: Sequence[tuple[str, Any]]) -> None:
+    width = max(len(k) for k, _ in pairs)
+    for k, v in pairs:
+        print(f"{k + ':':<{width + 1}} {_cell(v)}")
+
+
+def err(message: str) -> None:
+    print(f"fsworker: {message}", file=sys.stderr)
+
+
+def handles_os_errors(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Report a file that cannot be read or written as an error, not a traceback."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except OSError as exc:
+            name = getattr(exc, "filename", None) or ""
+            raise CliError(f"{name}: {exc.strerror or exc}" if name else str(exc)) from exc
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper

@@ -1,0 +1,82 @@
+"""Exit codes and messages scripts rely on; the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Run
+
+FSWORKER = Path(sys.executable).parent / "fsworker"
+
+UNREACHABLE = "postgresql://fsw:s3cretpw@127.0.0.1:1/fsworker"
+
+
+@pytest.mark.parametrize("argv", [("rules", "list"), ("switch", "status"), ("tasks", "list"), ("export",),
+                                  ("employees", "list"), ("blacklist", "list")])
+def test_unreachable_database_exits_4_with_the_url_password_masked(run: Run, argv: tuple[str, ...]) -> None:
+    r = run(*argv, db=UNREACHABLE)
+    assert r.code == 4, r.err
+    assert "127.0.0.1:1/fsworker" in r.err and "***" in r.err
+    assert "s3cretpw" not in r.err + r.out
+    assert "Traceback" not in r.err
+
+
+def test_check_with_unreachable_database_exits_4(run: Run) -> None:
+    r = run("check", "--no-db")
+    assert r.code in (0, 1)
+    r = run("check", db=UNREACHABLE)
+    assert r.code == 4 and "s3cretpw" not in r.out + r.err and "unreachable" in r.out
+
+
+def test_bad_database_url(run: Run) -> None:
+    r = run("rules", "list", db="mysql://root:pw@x/db")
+    assert r.code == 1 and "database.url" in r.err and ":pw@" not in r.err
+
+
+def test_no_command_prints_help_and_exits_2(run: Run) -> None:
+    r = run(db=None)
+    assert r.code == 2 and "usage: fsworker" in r.out
+
+
+def test_every_command_has_help(run: Run) -> None:
+    for argv in (("check",), ("rules",), ("employees",), ("groups",), ("campaigns",), ("scenarios",), ("numbers",),
+                 ("sites",), ("schedules",), ("blacklist",), ("switch",), ("tasks",), ("simulate",), ("export",),
+                 ("import",), ("tasks", "show"), ("schedules", "edit"), ("blacklist", "add")):
+        r = run(*argv, "--help", db=None)
+        assert r.code == 0 and "usage: fsworker" in r.out, argv
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSWORKER_")}
+    env["HOME"] = str(tmp_path)
+    return env
+
+
+def test_console_script_end_to_end_on_the_embedded_default(tmp_path: Path) -> None:
+    """The installed ``fsworker`` with no config: the SQLite default under ./var is
+    created and migrated on first use; exit codes reach the shell."""
+    assert FSWORKER.exists(), f"console script not installed at {FSWORKER}"
+
+    def sh(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(FSWORKER), *argv], check=False, cwd=tmp_path, env=_env(tmp_path), capture_output=True,
+                              text=True, timeout=60)
+
+    r = sh("rules", "add", "catch-all", "--strategy", "last_attempted", "--intervals", "0,300")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "var" / "fsworker.sqlite3").exists()
+    r = sh("rules", "list", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["name"] == "catch-all"
+    r = sh("rules", "add", "six", "--strategy", "last_attempted", "--intervals", "0,1,2,3,4,5")
+    assert r.returncode == 1 and "rule.intervals" in r.stderr and "Traceback" not in r.stderr
+    r = sh("rules", "show", "nope")
+    assert r.returncode == 3
+    r = sh("--db", UNREACHABLE, "switch", "status")
+    assert r.returncode == 4 and "s3cretpw" not in r.stderr
+    r = sh("rules", "delete", "catch-all")
+    assert r.returncode == 0 and "0 open task(s) cancelled" in r.stdout
