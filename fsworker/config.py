@@ -294,8 +294,9 @@ def _bool(v: Any, place: str) -> bool:
 
 def _listen(v: Any, place: str) -> tuple[str, int]:
     m = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})", v) if isinstance(v, str) else None
-    if m is None or not 1 <= int(m.group(2)) <= 65535:
-        raise ValidationError(place, v, "host:port, e.g. 127.0.0.1:9464 or [::1]:9464")
+    # Port 0 asks the OS for a free port (tests, the demo); the server reports the real one.
+    if m is None or not 0 <= int(m.group(2)) <= 65535:
+        raise ValidationError(place, v, "host:port with port 0..65535, e.g. 127.0.0.1:9464 or [::1]:9464")
     return m.group(1).strip("[]"), int(m.group(2))
 
 

@@ -257,6 +257,34 @@ def employee_endpoints(employee: Employee) -> tuple[str, ...]:
     return tuple(checked_endpoint(ep, f"employee[{employee.name}].endpoints") for ep in employee.endpoints)
 
 
+def _dehost(endpoint: str) -> str:
+    return endpoint.split("@", 1)[0]
+
+
+def _user(endpoint: str) -> str:
+    return _dehost(endpoint).rsplit("/", 1)[-1]
+
+
+def redial_endpoint(recorded: str, employee: str | None, catalog: "Catalog", field: str) -> str:
+    """How to ring again someone the switch rang: a known employee through their
+    configured endpoint (a registered phone's contact in the recorded channel name can
+    change; the configured ``user/101`` keeps working), preferring the configured one
+    that matches what was rung; anyone else through the recorded endpoint."""
+    checked_endpoint(recorded, field)  # a hostile recorded endpoint fails loudly either way
+    emp = catalog.employee_by_name.get(employee) if employee else None
+    if emp is None:
+        emp = catalog.employee_by_endpoint.get(recorded) or catalog.employee_by_endpoint.get(_dehost(recorded))
+    if emp is None:
+        return checked_endpoint(recorded, field)
+    configured = employee_endpoints(emp)
+    for match in (lambda ep: ep == recorded, lambda ep: _dehost(ep) == _dehost(recorded),
+                  lambda ep: _user(ep) == _user(recorded)):
+        for ep in configured:
+            if match(ep):
+                return ep
+    return configured[0]
+
+
 def lookup(table: dict, name: object, field: str, what: str) -> object:
     """A catalog entity by name, or a ``TargetNotFoundError`` naming the field."""
     if not isinstance(name, str) or not name:

@@ -29,6 +29,7 @@ from fsworker.strategies.base import (
     NoEmployeeCalls,
     Strategy,
     checked_endpoint,
+    redial_endpoint,
     dedupe,
 )
 
@@ -38,12 +39,17 @@ if TYPE_CHECKING:
     from fsworker.model import Rule
 
 
-def tried_endpoints(call: LostCall) -> tuple[str, ...]:
-    """The endpoints the lost call rang, in the order tried, validated, distinct."""
+def tried_endpoints(call: LostCall, catalog: Catalog | None = None) -> tuple[str, ...]:
+    """The endpoints the lost call rang, in the order tried, validated, distinct; a
+    known employee by their configured endpoint (see ``redial_endpoint``)."""
     eps = []
     for group in call.ring_groups():
         for leg in group:
-            eps.append(checked_endpoint(leg.endpoint, f"call[{call.call_uuid}].rung[{leg.uuid}].endpoint"))
+            field = f"call[{call.call_uuid}].rung[{leg.uuid}].endpoint"
+            if catalog is None:
+                eps.append(checked_endpoint(leg.endpoint, field))
+            else:
+                eps.append(redial_endpoint(leg.endpoint, leg.employee, catalog, field))
     return dedupe(eps)
 
 
@@ -65,7 +71,7 @@ def growing_steps(endpoints: tuple[str, ...], width: int, ring_timeout_s: int, l
 
 
 def last_attempted_plan(call: LostCall, catalog: Catalog, settings: DialSettings, kind: str) -> DialPlan:
-    endpoints = tried_endpoints(call)
+    endpoints = tried_endpoints(call, catalog)
     if not endpoints:
         raise NoEmployeeCalls(call.call_uuid, kind)
     width = tried_width(call, catalog, settings)

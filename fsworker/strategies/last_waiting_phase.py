@@ -23,6 +23,7 @@ from fsworker.strategies.base import (
     DialStep,
     Strategy,
     checked_endpoint,
+    redial_endpoint,
     employee_endpoints,
 )
 from fsworker.strategies.last_attempted import last_attempted_plan
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 def _side(endpoint: str | None, employee: str | None, catalog: Catalog, field: str) -> tuple[str, ...]:
     if endpoint:
-        return (checked_endpoint(endpoint, field),)
+        return (redial_endpoint(endpoint, employee, catalog, field),)
     if employee and (emp := catalog.employee_by_name.get(employee)) is not None:
         return employee_endpoints(emp)
     return ()

@@ -208,10 +208,15 @@ def test_customer_endpoint_validates_the_number():
         cb.customer_endpoint("7916 123&bgapi")
 
 
-@pytest.mark.parametrize("listen", ["9464", "127.0.0.1:0", "localhost:99999", "::1:9464"])
+@pytest.mark.parametrize("listen", ["9464", "127.0.0.1:", "localhost:99999", "::1:9464"])
 def test_bad_metrics_listen(tmp_path, listen):
     p = write(tmp_path, f'[metrics]\nlisten = "{listen}"\n')
     assert errors(check_config(p, environ=ENV))[0].startswith("metrics.listen:")
+
+
+def test_metrics_listen_port_zero_asks_for_a_free_port(tmp_path):
+    p = write(tmp_path, '[metrics]\nlisten = "127.0.0.1:0"\n')
+    assert load_config(p, environ=ENV).metrics.address == ("127.0.0.1", 0)
 
 
 def test_ipv6_metrics_listen(tmp_path):

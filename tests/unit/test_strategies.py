@@ -31,6 +31,7 @@ from fsworker.strategies import registry as registry_mod
 from fsworker.strategies.number import NumberStrategy
 
 EP = "sofia/internal/{}@127.0.0.1:5072"
+U = "user/{}"  # how the catalog configures employees 101..105
 T0 = datetime(2026, 11, 28, 16, 25, 25, tzinfo=UTC)
 
 
@@ -84,9 +85,9 @@ def test_last_attempted_trace_03_grows_one_two_three():
     p = plan(StrategyKind.LAST_ATTEMPTED, lost(rung=TRACE_03))
     assert isinstance(p, DialPlan)
     assert p.endpoints == [
-        (EP.format(101),),
-        (EP.format(101), EP.format(102)),
-        (EP.format(101), EP.format(102), EP.format(103)),
+        (U.format(101),),
+        (U.format(101), U.format(102)),
+        (U.format(101), U.format(102), U.format(103)),
     ]
     assert all(s.ring_timeout_s == 30 for s in p.steps)
     assert p.strategy == "last_attempted"
@@ -94,17 +95,26 @@ def test_last_attempted_trace_03_grows_one_two_three():
 
 def test_last_attempted_order_follows_ring_groups_not_list_order():
     p = plan(StrategyKind.LAST_ATTEMPTED, lost(rung=(TRACE_03[2], TRACE_03[0], TRACE_03[1])))
-    assert p.steps[0].endpoints == (EP.format(101),)
-    assert p.steps[-1].endpoints == (EP.format(101), EP.format(102), EP.format(103))
+    assert p.steps[0].endpoints == (U.format(101),)
+    assert p.steps[-1].endpoints == (U.format(101), U.format(102), U.format(103))
 
 
 def test_last_attempted_width_is_the_groups_max_lines_then_slides():
     p = plan(StrategyKind.LAST_ATTEMPTED, lost(rung=TRACE_03), cat=catalog(sales_lines=2))
     assert p.endpoints == [
-        (EP.format(101),),
-        (EP.format(101), EP.format(102)),
-        (EP.format(102), EP.format(103)),
+        (U.format(101),),
+        (U.format(101), U.format(102)),
+        (U.format(102), U.format(103)),
     ]
+
+
+def test_last_attempted_known_employee_is_redialled_by_configured_endpoint():
+    """The recorded channel name carries the phone's contact address of that moment;
+    a known employee is rung again through the configured endpoint that matches it
+    (Boris was rung on user/102, not on his mobile); a stranger by the recorded one."""
+    stranger = leg("301", 1)
+    p = plan(StrategyKind.LAST_ATTEMPTED, lost(rung=(leg("102", 0, "Boris"), stranger)))
+    assert p.endpoints == [(U.format(102),), (U.format(102), EP.format(301))]
 
 
 def test_last_attempted_width_defaults_when_nobody_tried_is_in_a_group():
@@ -151,7 +161,7 @@ def test_last_waiting_phase_trace_07_transferrer_then_target():
                                        transferrer_employee="Anna", target_endpoint=EP.format(105),
                                        target_employee="Dina", target_destination="74950000005"))
     p = plan(StrategyKind.LAST_WAITING_PHASE, call)
-    assert p.endpoints == [(EP.format(101),), (EP.format(105),)]
+    assert p.endpoints == [(U.format(101),), (U.format(105),)]
     assert [s.label for s in p.steps] == ["transferrer", "transfer target"]
 
 
@@ -171,7 +181,7 @@ def test_last_waiting_phase_same_person_both_sides_is_one_step():
 def test_last_waiting_phase_without_transfer_falls_back_to_last_attempted():
     p = plan(StrategyKind.LAST_WAITING_PHASE, lost(rung=TRACE_03))
     assert p.strategy == "last_waiting_phase"
-    assert len(p.steps) == 3 and p.steps[0].endpoints == (EP.format(101),)
+    assert len(p.steps) == 3 and p.steps[0].endpoints == (U.format(101),)
     with pytest.raises(NoEmployeeCalls):
         plan(StrategyKind.LAST_WAITING_PHASE, lost())
     # a transfer phase naming nobody reachable behaves the same

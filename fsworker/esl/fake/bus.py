@@ -5,6 +5,8 @@ Rules:
   ``publish`` with the full ordered header list (starting with ``Event-Name``, usually
   built with ``common_headers``) and an optional own body; the bus hands it to every
   connected session, and each session applies its own subscription and filters.
+  PRIVATE_COMMAND alone carries the sendmsg headers *before* Event-Name, as FreeSWITCH
+  sends it (trace 08): read the name with ``event_name``, never ``headers[0]``.
 - ``common_headers`` stamps the prefix FreeSWITCH 1.10.12 writes on every event, in
   the traces' order, with the next ``Event-Sequence`` and the clock's time (µs).
 - ``Backend`` is what the protocol core asks for ``api``/``bgapi`` and ``sendmsg``; it
@@ -39,6 +41,14 @@ class Backend(Protocol):
     def sendmsg(self, uuid: str, headers: dict[str, str], body: bytes) -> str:
         """The Reply-Text: ``+OK`` or ``-ERR invalid session id [<uuid>]``."""
         ...
+
+
+def event_name(headers: Sequence[tuple[str, str]]) -> str | None:
+    """The Event-Name of a header list (the first header, except on PRIVATE_COMMAND)."""
+    for key, value in headers:
+        if key == "Event-Name":
+            return value
+    return None
 
 
 class EventBus:
@@ -102,13 +112,14 @@ class EventBus:
         ]
 
     def publish(self, headers: list[tuple[str, str]], body: bytes = b"") -> None:
-        if not headers or headers[0][0] != "Event-Name":
-            raise ValueError("an event's header list must start with Event-Name")
+        name = event_name(headers)
+        if name is None:
+            raise ValueError("an event's header list must carry Event-Name")
         for sub in list(self._subscribers):
             try:
                 sub(headers, body)
             except Exception:
-                log.exception("fake switch: delivering %s to a session failed", headers[0][1])
+                log.exception("fake switch: delivering %s to a session failed", name)
 
 
 _STATUS = (

@@ -69,6 +69,8 @@ class FakePBX(ScenarioMixin):
         self.playback_seconds = dict(playback_seconds or {})
         self.default_playback_seconds = default_playback_seconds
         self.channels: dict[str, Channel] = {}
+        #: employee uuid -> the customer who hung up while it was in att_xfer (07b)
+        self._held_by: dict[str, Channel] = {}
         self.legs = LegLog()
         self.spoken: list[tuple[str, str, str, float, float]] = []  # uuid, app, arg, t0, t1
         self.extensions: dict[str, list[tuple[str, str]]] = {}
@@ -274,12 +276,31 @@ class FakePBX(ScenarioMixin):
         ch.hangup_cause = cause
         ch.answer_state = "hangup"
         ch.hangup_us = self.now_us()
-        job = ch.job
         ch.emit("CHANNEL_HANGUP")
+        self._release_held(ch)
         partner = self.channels.get(ch.bridged_to or "")
         if partner is not None and partner.alive and partner.bridged_to == ch.uuid:
             partner.bridged_to = None  # 05: the bridged partner goes first, then we unwind
             self._partner_gone(partner, ch)
+            if any(a.name == "att_xfer" for a in partner.apps):
+                # 07b: the customer hung up on hold. Its bridge thread is blocked by the
+                # employee's att_xfer, so FreeSWITCH unbridges it, reports it (Hangup-Time,
+                # HANGUP_COMPLETE) only when the employee leg hangs up (13.08 s in the
+                # trace) or its att_xfer ends: see _release_held.
+                bridge = next((a for a in ch.apps if isinstance(a, BridgeApp)), None)
+                above = ch.apps[ch.apps.index(bridge) + 1:] if bridge is not None else []
+                for app in reversed(above):
+                    app.unwind(self, ch)
+                ch.queue.clear()
+                ch.dialplan.clear()
+                self._held_by[partner.uuid] = ch
+                return
+        self._finish_hangup(ch)
+
+    def _finish_hangup(self, ch: Channel) -> None:
+        """The rest of a hangup: unwind the apps, free the partner, report (CS_HANGUP on)."""
+        cause = ch.hangup_cause or "NORMAL_CLEARING"
+        job = ch.job
         for app in reversed(list(ch.apps)):
             app.unwind(self, ch)
         ch.queue.clear()
@@ -296,6 +317,14 @@ class FakePBX(ScenarioMixin):
         if job is not None:
             job.leg_failed(ch, cause)
         self.scheduler.call_later(0, self._reporting, ch)
+
+    def _release_held(self, employee: Channel) -> None:
+        """The employee's att_xfer is over (it hung up or the app ended): the customer
+        who hung up on hold is unbridged and reported now, with this Hangup-Time (07b)."""
+        held = self._held_by.pop(employee.uuid, None)
+        if held is not None:
+            held.hangup_us = self.now_us()
+            self._finish_hangup(held)
 
     def _reporting(self, ch: Channel) -> None:
         ch.set_state("CS_HANGUP")
@@ -446,6 +475,8 @@ class FakePBX(ScenarioMixin):
         if app not in ch.apps:
             return
         ch.apps.remove(app)
+        if app.name == "att_xfer":
+            self._release_held(ch)
         if app.name not in ("set",):
             ch.set_var("last_app", app.name)
             if app.arg:

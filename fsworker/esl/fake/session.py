@@ -26,6 +26,7 @@ from xml.sax.saxutils import escape as xml_escape
 import gevent
 import gevent.lock
 
+from fsworker.esl.fake.bus import event_name
 from fsworker.esl.wire import event_plain_frame, fs_url_encode
 
 if TYPE_CHECKING:
@@ -346,7 +347,7 @@ class Session:
     def wants(self, headers: Sequence[tuple[str, str]]) -> bool:
         if not self.authenticated or not self.listening or self.closed:
             return False
-        name = headers[0][1]
+        name = event_name(headers)
         if not self.all_events:
             if name not in self.names:
                 return False

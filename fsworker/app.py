@@ -1,0 +1,319 @@
+"""Wiring: one fsworker process = switches + detector + intake + dispatcher + metrics.
+
+Rules: this is the only module that knows every part; the parts know nothing of each
+other beyond the values they exchange. Per FreeSWITCH node: one ESL connection
+subscribed to what the detector and the call flow need, a detector, and a leg watcher;
+events are routed from the connection's handler pool. After a reconnect the detector's
+tracked calls are reconciled with ``show channels`` (calls whose hangup we missed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import gevent
+
+from fsworker.callflow import AttemptResult, CallFlow, FlowSettings
+from fsworker.calls import Contact, LostCall
+from fsworker.catalog import Catalog
+from fsworker.clock import Clock, SystemClock
+from fsworker.config import Config, WebhookEvent
+from fsworker.detector import INTERESTING_EVENTS, Detector, IgnoredCall
+from fsworker.dispatcher import DispatchSettings, Dispatcher, NodeSlot
+from fsworker.esl.connection import ConnectionHooks, ConnectionState, ESLConnection, Subscription
+from fsworker.esl.errors import ESLError
+from fsworker.esl.frames import Event
+from fsworker.health import Health, MetricsServer, ProbeResult
+from fsworker.intake import Intake
+from fsworker.legs import WATCHED_EVENTS, LegWatcher
+from fsworker.metrics import Metrics
+from fsworker.outcomes import AttemptOutcome, SkipReason, TaskEndReason
+from fsworker.prompts import PromptSettings
+from fsworker.store.claim import ClaimedTask
+from fsworker.store.errors import StoreError
+from fsworker.store.queue import TaskQueue
+from fsworker.store.repo import Repository
+from fsworker.strategies import DialSettings
+from fsworker.webhooks import (
+    AttemptReport,
+    WebhookDispatcher,
+    lost_call_data,
+    task_created_data,
+    task_ended_data,
+    task_skipped_data,
+)
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBED_EVENTS = tuple(sorted(set(INTERESTING_EVENTS) | set(WATCHED_EVENTS)))
+
+
+class CatalogCache:
+    """The configuration snapshot, re-read from the store at most every ``ttl_s``."""
+
+    def __init__(self, repo: Repository, ttl_s: float = 1.0) -> None:
+        self.repo = repo
+        self.ttl_s = ttl_s
+        self._at = -1e18
+        self._catalog: Catalog | None = None
+
+    def __call__(self) -> Catalog:
+        now = gevent.get_hub().loop.now()
+        if self._catalog is None or now - self._at > self.ttl_s:
+            self._catalog = self.repo.load_catalog()
+            self._at = now
+        return self._catalog
+
+    def invalidate(self) -> None:
+        self._catalog = None
+
+
+class _Observer:
+    """Intake and attempt events -> Prometheus metrics and CRM webhooks."""
+
+    def __init__(self, metrics: Metrics, webhooks: WebhookDispatcher | None, queue: TaskQueue) -> None:
+        self.metrics = metrics
+        self.webhooks = webhooks
+        self.queue = queue
+        self.funnel: dict[str, int] = {}
+
+    def _count(self, key: str) -> None:
+        self.funnel[key] = self.funnel.get(key, 0) + 1
+
+    def _emit(self, event: WebhookEvent, data: dict[str, Any]) -> None:
+        if self.webhooks is not None:
+            self.webhooks.emit(event, data)
+
+    # intake
+    def lost_call(self, call: LostCall) -> None:
+        self.metrics.lost_call(call.place)
+        self._count("lost")
+        self._emit(WebhookEvent.LOST_CALL_DETECTED, lost_call_data(call))
+
+    def skipped(self, call: LostCall, reason: SkipReason, detail: str) -> None:
+        self.metrics.skip(reason)
+        self._count(f"skipped:{reason.value}")
+        self._emit(WebhookEvent.TASK_SKIPPED, task_skipped_data(
+            call_uuid=call.call_uuid, customer_number=call.customer_number, reason=reason))
+
+    def task_created(self, call: LostCall, task_id: int, rule: str, due_at: datetime) -> None:
+        self.metrics.task_created(rule)
+        self._count("task_created")
+        self._emit(WebhookEvent.TASK_CREATED, task_created_data(
+            task_id=task_id, rule=rule, customer_number=call.customer_number, call_uuid=call.call_uuid,
+            next_attempt_at=due_at))
+
+    def task_joined(self, call: LostCall, task_id: int, rule: str) -> None:
+        self.metrics.task_joined(rule)
+        self._count("task_joined")
+        self._emit(WebhookEvent.TASK_CREATED, task_created_data(
+            task_id=task_id, rule=rule, customer_number=call.customer_number, call_uuid=call.call_uuid,
+            next_attempt_at=None, joined=True))
+
+    def tasks_cancelled(self, contact: Contact, task_ids: list[int]) -> None:
+        for task_id in task_ids:
+            self.metrics.task_ended(TaskEndReason.CANCELLED_CONTACT_MADE)
+            self._count("cancelled:contact_made")
+            self._task_ended(task_id)
+
+    # attempts
+    def attempt_started(self, task: ClaimedTask, node: str) -> None:
+        self._count("attempts")
+
+    def attempt_finished(self, task: ClaimedTask, lost: LostCall | None, result: AttemptResult,
+                         end: datetime | TaskEndReason | None, now: datetime) -> None:
+        self.metrics.attempt(result.outcome)
+        if result.employee_uuid:
+            self._count("employee_answered")
+        if result.outcome in (AttemptOutcome.SUCCESS, AttemptOutcome.CUSTOMER_SHORT_CALL):
+            self._count("customer_answered")
+        if result.outcome is AttemptOutcome.SUCCESS:
+            self._count("bridged")
+            if lost is not None:
+                self.metrics.callback_succeeded(task.rule_name, (now - lost.lost_at).total_seconds())
+        self._count(f"outcome:{result.outcome.value}")
+        if isinstance(end, TaskEndReason):
+            self.metrics.task_ended(end)
+            self._count(f"ended:{end.value}")
+            self._task_ended(task.task_id)
+
+    def _task_ended(self, task_id: int) -> None:
+        if self.webhooks is None:
+            return
+        try:
+            view = self.queue.get_task(task_id)
+        except StoreError:
+            return
+        self._emit(WebhookEvent.TASK_ENDED, task_ended_data(
+            task_id=task_id, rule=view.rule_name, customer_number=view.customer_number,
+            end_reason=view.end_reason or TaskEndReason.CANCELLED_BY_OPERATOR,
+            attempts=[AttemptReport(number=a.attempt_no, started_at=a.started_at, ended_at=a.ended_at,
+                                    outcome=a.outcome, employee=a.employee, detail=a.detail)
+                      for a in view.attempts if a.outcome is not None]))
+
+
+class _Hooks(ConnectionHooks):
+    def __init__(self, node: "NodeRuntime") -> None:
+        self.node = node
+
+    def state_changed(self, old: ConnectionState, new: ConnectionState) -> None:
+        self.node.service.metrics.esl_connected(self.node.name, new is ConnectionState.CONNECTED)
+        log.info("ESL node %s: %s -> %s", self.node.name, old.value, new.value)
+        if new is ConnectionState.CONNECTED and self.node.connected_before:
+            # We may have missed hangups while the link was down.
+            gevent.spawn(self.node.reconcile)
+        if new is ConnectionState.CONNECTED:
+            self.node.connected_before = True
+
+    def event_received(self, name: str) -> None:
+        self.node.service.metrics.esl_event(self.node.name, name)
+
+    def command_done(self, verb: str, seconds: float, ok: bool) -> None:
+        self.node.service.metrics.esl_command(self.node.name, verb, seconds)
+
+    def handler_failed(self, event_name: str, exc: BaseException) -> None:
+        self.node.service.metrics.handler_error("esl_handler")
+
+
+@dataclass(eq=False)
+class NodeRuntime:
+    name: str
+    conn: ESLConnection
+    detector: Detector
+    watcher: LegWatcher
+    service: "Service"
+    connected_before: bool = False
+
+    def on_event(self, ev: Event) -> None:
+        self.watcher.feed(ev)
+        for outcome in self.detector.feed(ev):
+            self.service.handle_outcome(outcome)
+
+    def reconcile(self) -> None:
+        try:
+            body = self.conn.api("show", "channels as json", timeout=10)
+            rows = json.loads(body or "{}").get("rows") or []
+            existing = {r.get("uuid") for r in rows if isinstance(r, dict)}
+        except (ESLError, ValueError) as exc:
+            log.warning("node %s: cannot reconcile tracked calls: %s", self.name, exc)
+            return
+        for outcome in self.detector.reconcile(existing, all_tracked=True):
+            self.service.handle_outcome(outcome)
+
+
+@dataclass
+class Service:
+    config: Config
+    clock: Clock = field(default_factory=SystemClock)
+    environ: dict[str, str] | None = None
+    nodes: list[NodeRuntime] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        self.metrics = Metrics()
+        self.queue = TaskQueue(cfg.database.url)
+        self.repo = Repository(self.queue.engine)
+        self.catalog = CatalogCache(self.repo)
+        self.webhooks = WebhookDispatcher(cfg.webhooks, metrics=self.metrics, environ=self.environ) \
+            if cfg.webhooks else None
+        self.observer = _Observer(self.metrics, self.webhooks, self.queue)
+        self.intake = Intake(self.queue, self.catalog, clock=self.clock, observer=self.observer)
+        self.metrics.set_pending_source(lambda: self.queue.counts().pending)
+        flow_settings = FlowSettings(
+            min_talk_s=cfg.callback.min_talk_s,
+            customer_ring_timeout_s=cfg.callback.customer_ring_timeout_s,
+            command_timeout_s=max(n.command_timeout_s for n in cfg.nodes) if cfg.nodes else 10.0,
+        )
+        slots = []
+        for node_cfg in cfg.nodes:
+            conn = ESLConnection(
+                node_cfg.host, node_cfg.port, node_cfg.password(self.environ),
+                connect_timeout=node_cfg.connect_timeout_s, command_timeout=node_cfg.command_timeout_s,
+                subscription=Subscription(events=SUBSCRIBED_EVENTS),
+            )
+            node = NodeRuntime(
+                name=node_cfg.name, conn=conn,
+                detector=Detector(lambda ep: self._employee_of(ep), node=node_cfg.name),
+                watcher=LegWatcher(), service=self,
+            )
+            conn.hooks = _Hooks(node)
+            conn.register_handle("*", node.on_event)
+            self.nodes.append(node)
+            flow = CallFlow(conn, node.watcher, flow_settings, node=node_cfg.name)
+            slots.append(NodeSlot(name=node_cfg.name, flow=flow, is_up=lambda c=conn: c.is_connected))
+        cb = cfg.callback
+        self.dispatcher = Dispatcher(
+            queue=self.queue, catalog=self.catalog, nodes=slots,
+            worker_id=cfg.worker.effective_worker_id(), clock=self.clock, observer=self.observer,
+            settings=DispatchSettings(
+                workers=cfg.worker.workers, lease_s=cfg.worker.lease_s, poll_s=cfg.worker.poll_interval_s,
+                grace_s=cfg.worker.shutdown_grace_s, customer_endpoint=cb.customer_endpoint,
+                fallback_caller_id=cb.caller_id_number,
+                dial=DialSettings(default_ring_timeout_s=cb.employee_ring_timeout_s,
+                                  external_dial_template=cb.external_number_template),
+                prompt=PromptSettings(tts_engine=cfg.tts.engine, tts_voice=cfg.tts.voice,
+                                      default_language=cfg.tts.language),
+            ),
+        ) if slots else None
+        self.health = Health(database=self._db_probe)
+        for node in self.nodes:
+            self.health.add_esl(node.name, lambda c=node.conn: ProbeResult(ok=c.is_connected, detail=c.state.value))
+        self.metrics_server: MetricsServer | None = None
+
+    # -- outcomes from detectors -----------------------------------------------------
+    def handle_outcome(self, outcome: LostCall | Contact | IgnoredCall) -> None:
+        try:
+            if isinstance(outcome, LostCall):
+                self.intake.lost_call(outcome)
+                if self.dispatcher is not None:
+                    self.dispatcher.wake()
+            elif isinstance(outcome, Contact):
+                self.intake.contact(outcome)
+        except StoreError as exc:
+            # The database went away: the call is kept in the log line so it can be
+            # re-entered; the detector will not yield it twice.
+            self.metrics.handler_error("intake")
+            log.error("intake of %r failed: %s", outcome, exc)
+
+    def _employee_of(self, endpoint: str) -> str | None:
+        emp = self.catalog().employee_by_endpoint.get(endpoint)
+        return emp.name if emp else None
+
+    def _db_probe(self) -> ProbeResult:
+        try:
+            self.queue.counts()
+            return ProbeResult(ok=True, detail="ok")
+        except StoreError as exc:
+            return ProbeResult(ok=False, detail=str(exc))
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self, *, metrics: bool = True) -> None:
+        if self.webhooks is not None:
+            self.webhooks.start()
+        if metrics and self.config.metrics.enabled:
+            host, port = self.config.metrics.address
+            self.metrics_server = MetricsServer(self.metrics, self.health, host, port)
+            self.metrics_server.start()
+            log.info("metrics on http://%s:%s/metrics, health on /healthz", *self.metrics_server.address)
+        for node in self.nodes:
+            node.conn.start()
+        if self.dispatcher is not None:
+            self.dispatcher.start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return all(n.conn.wait_connected(timeout) for n in self.nodes)
+
+    def stop(self, grace_s: float | None = None) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.stop(grace_s)
+        for node in self.nodes:
+            node.conn.close()
+        if self.webhooks is not None:
+            self.webhooks.close(timeout=5)
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+        self.queue.close()

@@ -1,0 +1,273 @@
+"""One callback attempt on one switch: employee first, hint, then customer, bridge (R1).
+
+Rules:
+- The outcome comes from the switch's answers and events (BACKGROUND_JOB results,
+  CHANNEL_* events of our own legs), never from guessing or from the worker's clock:
+  talk time is measured between switch timestamps.
+- Every leg we originate carries ``fsw_task_id`` / ``fsw_attempt`` so the detector
+  never mistakes it for a customer's call and a restarted worker can find it.
+- Nothing untrusted reaches a command unvalidated: numbers pass ``validate_number``,
+  endpoints ``validate_endpoint`` (inside the command builders), the hint is a
+  sanitized ``speak`` argument sent as a sendmsg body.
+- The customer is dialled only after the hint finished and only if the customer was
+  not reached otherwise meanwhile (R17): ``cancelled()`` is asked right before.
+- Whatever happens, no leg of ours is left up when ``run`` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import gevent
+
+from fsworker.errors import FsworkerError, ValidationError
+from fsworker.esl import commands
+from fsworker.esl.connection import ESLConnection
+from fsworker.esl.errors import ESLError
+from fsworker.legs import AttemptLegs, LegState, LegWatcher
+from fsworker.numbers import validate_number
+from fsworker.outcomes import AttemptOutcome
+from fsworker.prompts import PromptAction
+from fsworker.strategies import DialPlan, DialStep
+
+log = logging.getLogger(__name__)
+
+# Originate failure causes (BACKGROUND_JOB "-ERR <CAUSE>") of the customer leg.
+_BUSY = frozenset({"USER_BUSY"})
+_NO_ANSWER = frozenset({"NO_ANSWER", "ALLOTTED_TIMEOUT", "NO_USER_RESPONSE", "RECOVERY_ON_TIMER_EXPIRE", "PROGRESS_TIMEOUT"})
+_REJECTED = frozenset(
+    {"CALL_REJECTED", "UNALLOCATED_NUMBER", "INVALID_NUMBER_FORMAT", "NO_ROUTE_DESTINATION", "NUMBER_CHANGED", "USER_NOT_REGISTERED", "SUBSCRIBER_ABSENT"}
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FlowSettings:
+    min_talk_s: float = 5.0  #: bridged talk shorter than this is not a success (voicemail)
+    customer_ring_timeout_s: int = 40
+    employee_caller_id_name: str = "Автоперезвон"
+    hint_timeout_s: float = 120.0  #: longest a hint may play
+    max_call_s: float = 4 * 3600.0  #: a bridged call longer than this is cut
+    command_timeout_s: float = 10.0
+    job_grace_s: float = 15.0  #: wait for BACKGROUND_JOB this long past the ring timeout
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AttemptRequest:
+    task_id: int
+    attempt: int
+    customer_number: str
+    customer_endpoint: str  #: dial string of the customer, built from a validated number
+    customer_caller_id: str  #: what the customer sees: the number they dialled (D2)
+    plan: DialPlan
+    prompt: PromptAction
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AttemptResult:
+    outcome: AttemptOutcome
+    detail: str = ""
+    employee_endpoint: str | None = None
+    employee_uuid: str | None = None
+    customer_uuid: str | None = None
+    talk_s: float = 0.0
+    rung: tuple[tuple[str, ...], ...] = ()  #: endpoints per step actually rung
+    causes: tuple[str, ...] = field(default_factory=tuple)
+
+
+class CallFlow:
+    """Runs attempts over one ESL connection (one switch)."""
+
+    def __init__(
+        self,
+        conn: ESLConnection,
+        watcher: LegWatcher,
+        settings: FlowSettings | None = None,
+        *,
+        node: str = "default",
+    ) -> None:
+        self.conn = conn
+        self.watcher = watcher
+        self.settings = settings or FlowSettings()
+        self.node = node
+
+    # -- the attempt ---------------------------------------------------------------
+    def run(self, req: AttemptRequest, cancelled: Callable[[], bool] = lambda: False) -> AttemptResult:
+        legs = AttemptLegs(req.task_id, req.attempt)
+        self.watcher.register(legs)
+        ours: list[str] = []
+        tag = f"task {req.task_id} attempt {req.attempt}"
+        try:
+            try:
+                validate_number(req.customer_number, "customer_number")
+                validate_number(req.customer_caller_id, "customer_caller_id")
+            except ValidationError as exc:
+                log.warning("%s: not dialling: %s", tag, exc)
+                return AttemptResult(outcome=AttemptOutcome.INVALID_NUMBER, detail=str(exc))
+            return self._run(req, legs, ours, cancelled, tag)
+        except ESLError as exc:
+            log.warning("%s: switch error on node %s: %s", tag, self.node, exc)
+            return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._cleanup(legs, ours, tag)
+            self.watcher.unregister(legs)
+
+    def _run(
+        self,
+        req: AttemptRequest,
+        legs: AttemptLegs,
+        ours: list[str],
+        cancelled: Callable[[], bool],
+        tag: str,
+    ) -> AttemptResult:
+        s = self.settings
+        rung: list[tuple[str, ...]] = []
+        causes: list[str] = []
+        employee: str | None = None
+        for i, step in enumerate(req.plan.steps, 1):
+            if cancelled():
+                log.info("%s: customer %s reached otherwise; not ringing employees", tag, req.customer_number)
+                return AttemptResult(outcome=AttemptOutcome.CONTACT_MADE, rung=tuple(rung), causes=tuple(causes))
+            log.info("%s: ringing employee step %d/%d %s: %s (%ss)", tag, i, len(req.plan.steps),
+                     step.label, ",".join(step.endpoints), step.ring_timeout_s)
+            rung.append(step.endpoints)
+            result = self._originate_employee(req, step)
+            if result.startswith("+OK"):
+                employee = result.split()[1] if len(result.split()) > 1 else None
+                break
+            cause = result.removeprefix("-ERR").strip() or "UNKNOWN"
+            causes.append(cause)
+            log.info("%s: nobody answered step %d: %s", tag, i, cause)
+        if employee is None:
+            return AttemptResult(
+                outcome=AttemptOutcome.NO_EMPLOYEE_ANSWERED, detail=", ".join(causes),
+                rung=tuple(rung), causes=tuple(causes),
+            )
+        ours.append(employee)
+        self.watcher.add_uuid(legs, employee)
+        emp = legs.leg(employee)
+        emp_endpoint = emp.endpoint or None
+        log.info("%s: employee answered on %s (uuid %s); playing hint", tag, emp_endpoint, employee)
+        base = dict(rung=tuple(rung), causes=tuple(causes), employee_uuid=employee, employee_endpoint=emp_endpoint)
+
+        # Hint (R6): the customer is not dialled before it has finished.
+        app = req.prompt.application
+        done_before = sum(1 for c in emp.completed if c[0] == app)
+        self.conn.sendmsg(employee, app, req.prompt.argument, event_lock=True, timeout=s.command_timeout_s)
+        finished = legs.wait(
+            lambda: emp.hangup_us > 0 or sum(1 for c in emp.completed if c[0] == app) > done_before,
+            s.hint_timeout_s,
+        )
+        if emp.hangup_us:
+            log.info("%s: employee hung up during the hint (%s)", tag, emp.cause)
+            return AttemptResult(outcome=AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT, detail=emp.cause, **base)
+        if not finished:
+            log.warning("%s: hint did not finish within %ss", tag, s.hint_timeout_s)
+            return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="hint did not finish", **base)
+
+        if cancelled():
+            log.info("%s: customer %s reached otherwise during the hint; not dialling", tag, req.customer_number)
+            return AttemptResult(outcome=AttemptOutcome.CONTACT_MADE, **base)
+
+        # Customer leg: caller ID = the number the customer dialled (D2).
+        customer = str(uuidlib.uuid4())
+        self.watcher.add_uuid(legs, customer)
+        ours.append(customer)
+        log.info("%s: dialling customer %s from %s (uuid %s)", tag, req.customer_number, req.customer_caller_id, customer)
+        variables = [
+            ("origination_uuid", customer),
+            ("fsw_task_id", str(req.task_id)),
+            ("fsw_attempt", str(req.attempt)),
+            ("fsw_role", "customer"),
+            ("origination_caller_id_number", req.customer_caller_id),
+            ("origination_caller_id_name", req.customer_caller_id),
+            ("originate_timeout", str(s.customer_ring_timeout_s)),
+            ("ignore_early_media", "true"),
+        ]
+        arg = commands.originate_arg(req.customer_endpoint, variables=variables, target=commands.Park())
+        job = self.conn.bgapi_start("originate", arg, timeout=s.command_timeout_s)
+        deadline = s.customer_ring_timeout_s + s.job_grace_s
+        result = None
+        waited = 0.0
+        while result is None:
+            try:
+                result = job.result.get(timeout=0.25)
+            except gevent.Timeout:
+                waited += 0.25
+                if emp.hangup_us:
+                    log.info("%s: employee hung up while the customer rang; cancelling customer leg", tag)
+                    self._kill(customer, "ORIGINATOR_CANCEL", tag)
+                    return AttemptResult(outcome=AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT,
+                                         detail="employee hung up before the customer answered", customer_uuid=customer, **base)
+                if waited > deadline:
+                    return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="no BACKGROUND_JOB for customer originate",
+                                         customer_uuid=customer, **base)
+        result = result.strip()
+        if not result.startswith("+OK"):
+            cause = result.removeprefix("-ERR").strip() or "UNKNOWN"
+            outcome = (
+                AttemptOutcome.CUSTOMER_BUSY if cause in _BUSY
+                else AttemptOutcome.CUSTOMER_NO_ANSWER if cause in _NO_ANSWER
+                else AttemptOutcome.CUSTOMER_REJECTED if cause in _REJECTED
+                else AttemptOutcome.SWITCH_ERROR
+            )
+            log.info("%s: customer leg failed: %s -> %s", tag, cause, outcome.value)
+            return AttemptResult(outcome=outcome, detail=cause, customer_uuid=customer, **base)
+
+        cust = legs.leg(customer)
+        if emp.hangup_us:
+            return AttemptResult(outcome=AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT,
+                                 detail="employee hung up before the bridge", customer_uuid=customer, **base)
+        reply = self.conn.api("uuid_bridge", f"{employee} {customer}", timeout=s.command_timeout_s).strip()
+        if not reply.startswith("+OK"):
+            log.warning("%s: uuid_bridge failed: %s", tag, reply)
+            return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail=f"uuid_bridge: {reply}",
+                                 customer_uuid=customer, **base)
+        log.info("%s: bridged employee %s with customer %s", tag, employee, customer)
+        legs.wait(lambda: emp.hangup_us > 0 or cust.hangup_us > 0, s.max_call_s)
+        talk_s = self._talk_seconds(emp, cust)
+        outcome = AttemptOutcome.SUCCESS if talk_s >= s.min_talk_s else AttemptOutcome.CUSTOMER_SHORT_CALL
+        log.info("%s: call ended after %.1fs of talk -> %s", tag, talk_s, outcome.value)
+        return AttemptResult(outcome=outcome, detail=f"talk {talk_s:.1f}s", customer_uuid=customer, talk_s=talk_s, **base)
+
+    # -- pieces --------------------------------------------------------------------
+    def _originate_employee(self, req: AttemptRequest, step: DialStep) -> str:
+        s = self.settings
+        variables = [
+            ("fsw_task_id", str(req.task_id)),
+            ("fsw_attempt", str(req.attempt)),
+            ("fsw_role", "employee"),
+            # D2: the employee sees the customer's number, and a name saying why.
+            ("origination_caller_id_number", req.customer_number),
+            ("origination_caller_id_name", s.employee_caller_id_name),
+            ("originate_timeout", str(step.ring_timeout_s)),
+            ("ignore_early_media", "true"),
+        ]
+        arg = commands.originate_arg(list(step.endpoints), variables=variables, target=commands.Park())
+        job = self.conn.bgapi_start("originate", arg, timeout=s.command_timeout_s)
+        return job.get(step.ring_timeout_s + s.job_grace_s).strip()
+
+    @staticmethod
+    def _talk_seconds(emp: LegState, cust: LegState) -> float:
+        start = cust.bridged_us or emp.bridged_us or cust.answered_us
+        ends = [t for t in (emp.hangup_us, cust.hangup_us) if t]
+        if not start or not ends:
+            return 0.0
+        return max(0.0, (min(ends) - start) / 1e6)
+
+    def _kill(self, uuid: str, cause: str, tag: str) -> None:
+        try:
+            self.conn.api("uuid_kill", f"{uuid} {cause}", timeout=self.settings.command_timeout_s)
+        except (ESLError, FsworkerError) as exc:
+            log.debug("%s: uuid_kill %s: %s", tag, uuid, exc)
+
+    def _cleanup(self, legs: AttemptLegs, ours: list[str], tag: str) -> None:
+        for uuid in ours:
+            st = legs.legs.get(uuid)
+            if st is not None and st.hangup_us:
+                continue
+            if not self.conn.is_connected:
+                return
+            self._kill(uuid, "NORMAL_CLEARING", tag)

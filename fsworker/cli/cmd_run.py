@@ -1,0 +1,83 @@
+"""``fsworker run``: the service — watch the switches, take lost calls in, call back.
+
+Rules: gevent must patch the standard library before anything opens a socket, so the
+patching happens first thing in the handler (and the console script imports nothing
+network-related before). SIGTERM / SIGINT stop claiming, let attempts in flight finish
+within ``worker.shutdown_grace_s`` and release the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+
+from fsworker.cli.main import EXIT_OK, EXIT_UNAVAILABLE
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="run the callback service (switches, intake, workers, metrics)")
+    p.add_argument("--workers", type=int, default=None, help="worker greenlets (overrides worker.workers)")
+    p.add_argument("--no-metrics", action="store_true", help="do not serve /metrics and /healthz")
+    p.set_defaults(handler=run)
+
+
+def prepare_database(url: str) -> None:
+    """The embedded SQLite default is created and migrated on start; a PostgreSQL
+    schema is the operator's to upgrade (``fsworker db upgrade``), checked here."""
+    from fsworker.errors import ConfigError
+    from fsworker.store import migrate
+    from fsworker.store.engine import redact_url
+
+    if url.startswith("sqlite"):
+        from pathlib import Path
+
+        if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        migrate.upgrade(url)
+        return
+    cur, head = migrate.current(url), migrate.head()
+    if cur != head:
+        raise ConfigError(
+            f"database {redact_url(url)} is at schema {cur or '(empty)'}, this fsworker needs {head}: "
+            "run `fsworker db upgrade`"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    from gevent import monkey
+
+    monkey.patch_all()
+    import dataclasses
+
+    import gevent
+
+    from fsworker.app import Service
+    from fsworker.config import load_config
+    from fsworker.store import make_psycopg2_green
+    from fsworker.store.errors import StoreUnavailableError
+
+    config = load_config(args.config)
+    if args.db:
+        config = dataclasses.replace(config, database=dataclasses.replace(config.database, url=args.db))
+    if args.workers is not None:
+        config = dataclasses.replace(config, worker=dataclasses.replace(config.worker, workers=args.workers))
+    make_psycopg2_green()
+    try:
+        prepare_database(config.database.url)
+    except StoreUnavailableError as exc:
+        log.error("%s", exc)
+        return EXIT_UNAVAILABLE
+    service = Service(config)
+    stop = gevent.event.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(sig, stop.set)
+    service.start(metrics=not args.no_metrics)
+    log.info("fsworker running: nodes %s, %d workers", ", ".join(n.name for n in service.nodes),
+             config.worker.workers)
+    stop.wait()
+    log.info("stopping (grace %.0fs)", config.worker.shutdown_grace_s)
+    service.stop()
+    return EXIT_OK

@@ -1,0 +1,319 @@
+"""The worker pool: claims due tasks and runs their attempts on the switches.
+
+Rules:
+- The database decides who dials what: a task is worked on only under a lease claimed
+  from the store (D3), renewed by a heartbeat; the per-rule cap (R10), the master switch
+  (R16) and one attempt per customer (D1) are enforced by the claim, not here.
+- N worker greenlets per process; a worker holds one attempt at a time.
+- A cancelled task (rule deleted R15, contact made R17) is noticed through the
+  heartbeat or the contact log; an attempt in flight then does not go on to ring the
+  customer.
+- Stop (SIGTERM): claim nothing more, let attempts in flight finish within the grace
+  period, then give the leases of what is left back to the store (not counted).
+- Every log line names the task id (and the call UUIDs the flow logs).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Protocol
+
+import gevent
+import gevent.event
+
+from fsworker.callflow import AttemptRequest, AttemptResult, CallFlow
+from fsworker.calls import LostCall
+from fsworker.catalog import Catalog
+from fsworker.clock import Clock, SystemClock
+from fsworker.errors import FsworkerError, ValidationError
+from fsworker.numbers import validate_number
+from fsworker.outcomes import AttemptOutcome, TaskEndReason
+from fsworker.planner import ScheduleNeverOpensError, after_attempt
+from fsworker.prompts import HintFacts, PromptSettings, render_hint
+from fsworker.strategies import DialPlan, DialSettings, DialStep, ScenarioHandoff, StrategyError, get_strategy
+from fsworker.store.claim import ClaimedTask
+from fsworker.store.errors import LeaseLostError, StoreError
+from fsworker.store.queue import TaskQueue
+
+log = logging.getLogger(__name__)
+
+
+class AttemptObserver(Protocol):
+    def attempt_started(self, task: ClaimedTask, node: str) -> None: ...
+    def attempt_finished(self, task: ClaimedTask, lost: LostCall | None, result: AttemptResult,
+                         end: datetime | TaskEndReason, now: datetime) -> None: ...
+
+
+class _NullObserver:
+    def attempt_started(self, task: ClaimedTask, node: str) -> None: ...
+    def attempt_finished(self, task: ClaimedTask, lost: LostCall | None, result: AttemptResult,
+                         end: datetime | TaskEndReason, now: datetime) -> None: ...
+
+
+@dataclass
+class NodeSlot:
+    """One switch as the dispatcher sees it."""
+
+    name: str
+    flow: CallFlow
+    is_up: Callable[[], bool]
+    active: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DispatchSettings:
+    workers: int = 4
+    lease_s: float = 120.0
+    poll_s: float = 1.0
+    grace_s: float = 30.0
+    customer_endpoint: Callable[[str], str] = lambda n: f"sofia/gateway/pstn/{validate_number(n)}"
+    fallback_caller_id: str | None = None  #: shown to the customer when the DID is unknown
+    dial: DialSettings = field(default_factory=DialSettings)
+    prompt: PromptSettings = field(default_factory=PromptSettings)
+    hint_timezone: str = "UTC"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        queue: TaskQueue,
+        catalog: Callable[[], Catalog],
+        nodes: list[NodeSlot],
+        worker_id: str,
+        settings: DispatchSettings | None = None,
+        clock: Clock | None = None,
+        observer: AttemptObserver | None = None,
+    ) -> None:
+        if not nodes:
+            raise ValidationError("nodes", nodes, "at least one FreeSWITCH node")
+        self.queue = queue
+        self.catalog = catalog
+        self.nodes = nodes
+        self.worker_id = worker_id
+        self.settings = settings or DispatchSettings()
+        self.clock = clock or SystemClock()
+        self.observer: AttemptObserver = observer or _NullObserver()
+        self._active: dict[int, ClaimedTask] = {}
+        self._cancelled: set[int] = set()
+        self._lost_lease: set[int] = set()
+        self._stopping = gevent.event.Event()
+        self._workers: list[gevent.Greenlet] = []
+        self._heart: gevent.Greenlet | None = None
+        self._rr = itertools.count()
+        self._wake = gevent.event.Event()
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        for i in range(self.settings.workers):
+            self._workers.append(gevent.spawn(self._worker, i))
+        self._heart = gevent.spawn(self._heartbeat)
+        log.info("dispatcher %s: %d workers on nodes %s", self.worker_id, self.settings.workers,
+                 ", ".join(n.name for n in self.nodes))
+
+    def wake(self) -> None:
+        """Claim now (a task was just created) instead of at the next poll."""
+        self._wake.set()
+
+    @property
+    def active_tasks(self) -> list[int]:
+        return sorted(self._active)
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Stop claiming; wait for attempts in flight; release what is left."""
+        grace = self.settings.grace_s if grace_s is None else grace_s
+        self._stopping.set()
+        self._wake.set()
+        log.info("dispatcher %s stopping: %d attempts in flight, grace %.0fs", self.worker_id, len(self._active), grace)
+        gevent.joinall(self._workers, timeout=grace)
+        left = [g for g in self._workers if not g.dead]
+        for g in left:
+            g.kill(block=True, timeout=2)
+        for task_id in list(self._active):
+            try:
+                self.queue.release(task_id, self.worker_id, now=self.clock.now())
+                log.info("task %s released at shutdown (attempt not counted)", task_id)
+            except StoreError as exc:
+                log.warning("task %s: release failed: %s (the lease will expire)", task_id, exc)
+        self._active.clear()
+        if self._heart is not None:
+            self._heart.kill(block=False)
+
+    # -- workers ---------------------------------------------------------------------
+    def _worker(self, index: int) -> None:
+        while not self._stopping.is_set():
+            try:
+                claimed = self.queue.claim_due(
+                    self.worker_id, now=self.clock.now(), limit=1, lease_seconds=self.settings.lease_s
+                )
+            except StoreError as exc:
+                log.warning("worker %s/%d: claim failed: %s", self.worker_id, index, exc)
+                self._stopping.wait(max(self.settings.poll_s, 1.0))
+                continue
+            if not claimed:
+                self._wake.clear()
+                self._wake.wait(self.settings.poll_s)
+                continue
+            task = claimed[0]
+            self._active[task.task_id] = task
+            try:
+                self._run(task)
+            except Exception:  # noqa: BLE001 - one broken task must not kill the worker
+                log.exception("task %s: attempt %s crashed", task.task_id, task.attempt_no)
+                self._finish(task, None, AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="internal error"))
+            finally:
+                self._active.pop(task.task_id, None)
+                self._cancelled.discard(task.task_id)
+                self._lost_lease.discard(task.task_id)
+
+    def _run(self, task: ClaimedTask) -> None:
+        catalog = self.catalog()
+        rule = catalog.rule_by_name.get(task.rule_name)
+        lost_calls = self.queue.lost_calls_for_task(task.task_id)
+        lost = max(lost_calls, key=lambda c: c.lost_at) if lost_calls else None
+        tag = f"task {task.task_id} attempt {task.attempt_no}"
+        if rule is None or lost is None:
+            log.warning("%s: %s; ending the task", tag, "its rule is gone" if rule is None else "no lost call")
+            self._finish(task, lost, AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="rule deleted"),
+                         end=TaskEndReason.CANCELLED_RULE_DELETED)
+            return
+        s = self.settings
+        # What to dial; a plan that cannot be made ends the attempt without dialling.
+        try:
+            planned = get_strategy(rule.strategy).plan(
+                rule=rule, catalog=catalog, call=lost, attempt=task.attempt_no, settings=s.dial
+            )
+        except StrategyError as exc:
+            log.info("%s: no call placed: %s", tag, exc)
+            self._finish(task, lost, AttemptResult(outcome=exc.outcome, detail=str(exc)), catalog=catalog, rule=rule)
+            return
+        if isinstance(planned, ScenarioHandoff):
+            # R5g with R1 kept: the scenario's own dialplan rings the employees through
+            # a loopback leg; whoever answers there hears the hint, then the customer.
+            planned = DialPlan(
+                steps=(DialStep(endpoints=(f"loopback/{planned.extension}/{planned.context}",),
+                                ring_timeout_s=s.dial.default_ring_timeout_s, label=f"scenario {planned.scenario}"),),
+                strategy=planned.strategy,
+            )
+        try:
+            customer_endpoint = s.customer_endpoint(task.customer_number)
+            caller_id = lost.virtual_number or s.fallback_caller_id or ""
+            validate_number(caller_id, "customer caller ID (the number the customer dialled, D2)")
+        except (ValidationError, FsworkerError) as exc:
+            log.warning("%s: cannot dial customer %r: %s", tag, task.customer_number, exc)
+            self._finish(task, lost, AttemptResult(outcome=AttemptOutcome.INVALID_NUMBER, detail=str(exc)),
+                         catalog=catalog, rule=rule)
+            return
+        prompt = render_hint(
+            rule.hint,
+            HintFacts.from_call(lost, rule_name=rule.name, attempt=task.attempt_no, tz=s.hint_timezone),
+            s.prompt,
+        )
+        node = self._pick_node()
+        if node is None:
+            log.warning("%s: no FreeSWITCH node is connected; giving the task back", tag)
+            self.queue.release(task.task_id, self.worker_id, now=self.clock.now())
+            self._stopping.wait(max(s.poll_s, 1.0))
+            return
+        req = AttemptRequest(
+            task_id=task.task_id, attempt=task.attempt_no, customer_number=task.customer_number,
+            customer_endpoint=customer_endpoint, customer_caller_id=caller_id, plan=planned, prompt=prompt,
+        )
+        log.info("%s: customer %s, rule %r, strategy %s, node %s", tag, task.customer_number, rule.name,
+                 planned.strategy, node.name)
+        self.observer.attempt_started(task, node.name)
+        node.active += 1
+        try:
+            result = node.flow.run(req, cancelled=lambda: self._is_cancelled(task, lost))
+        finally:
+            node.active -= 1
+        self._finish(task, lost, result, catalog=catalog, rule=rule)
+
+    def _is_cancelled(self, task: ClaimedTask, lost: LostCall) -> bool:
+        if task.task_id in self._cancelled or task.task_id in self._lost_lease:
+            return True
+        try:
+            return self.queue.contact_since(task.customer_number, lost.lost_at)
+        except StoreError:
+            return False
+
+    def _finish(
+        self,
+        task: ClaimedTask,
+        lost: LostCall | None,
+        result: AttemptResult,
+        *,
+        catalog: Catalog | None = None,
+        rule=None,  # noqa: ANN001 - Rule | None
+        end: TaskEndReason | None = None,
+    ) -> None:
+        now = self.clock.now()
+        outcome = result.outcome
+        next_due: datetime | None = None
+        if end is None:
+            if task.task_id in self._lost_lease:
+                log.warning("task %s: lease lost during the attempt; not recording it", task.task_id)
+                return
+            if rule is None or catalog is None:
+                end = TaskEndReason.CANCELLED_RULE_DELETED
+            else:
+                try:
+                    nxt = after_attempt(rule, catalog, task.attempt_no, outcome, now)
+                except ScheduleNeverOpensError:
+                    nxt = TaskEndReason.ATTEMPTS_EXHAUSTED
+                if isinstance(nxt, TaskEndReason):
+                    end = nxt
+                else:
+                    next_due = nxt
+        uuids = [u for u in (result.employee_uuid, result.customer_uuid) if u]
+        try:
+            self.queue.finish_attempt(
+                task.task_id, self.worker_id, outcome=outcome,
+                next_due=next_due, end_reason=end,
+                detail=result.detail, employee=result.employee_endpoint, call_uuids=uuids,
+                talk_s=result.talk_s or None, now=now,
+            )
+        except LeaseLostError:
+            log.warning("task %s: lease lost before the outcome %s could be recorded", task.task_id, outcome.value)
+            return
+        self.observer.attempt_finished(task, lost, result, end if end is not None else next_due, now)
+
+    def _pick_node(self) -> NodeSlot | None:
+        up = [n for n in self.nodes if n.is_up()]
+        if not up:
+            return None
+        least = min(n.active for n in up)
+        candidates = [n for n in up if n.active == least]
+        return candidates[next(self._rr) % len(candidates)]
+
+    # -- leases ----------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        every = max(0.2, self.settings.lease_s / 3)
+        # Leases expire on the dispatcher's clock (the store compares lease_expires_at
+        # with clock.now()), so renew by that clock as well as by real time: with a
+        # ManualClock moved faster than real time, renewing only every `every` real
+        # seconds let leases of calls in flight expire and the task be claimed again.
+        tick = min(every, max(0.05, self.settings.poll_s))
+        last_clock, last_real = self.clock.time(), time.monotonic()
+        while True:
+            gevent.sleep(tick)
+            if self.clock.time() - last_clock < every and time.monotonic() - last_real < every:
+                continue
+            last_clock, last_real = self.clock.time(), time.monotonic()
+            ids = list(self._active)
+            if not ids:
+                continue
+            try:
+                hb = self.queue.heartbeat(self.worker_id, ids, lease_seconds=self.settings.lease_s,
+                                          now=self.clock.now())
+            except StoreError as exc:
+                log.warning("heartbeat failed: %s", exc)
+                continue
+            for task_id in hb.cancelled - self._cancelled:
+                log.info("task %s was cancelled while its attempt runs; stopping before the customer", task_id)
+            self._cancelled |= set(hb.cancelled)
+            self._lost_lease |= set(hb.lost)

@@ -1,0 +1,139 @@
+"""Intake: what the detector saw becomes a task, a recorded skip, or a cancellation.
+
+Rules:
+- Exactly once per call UUID across every worker process: the store's unique
+  ``lost_calls.call_uuid`` decides who takes a call in; the loser records nothing.
+- Every lost call is recorded, taken or skipped, and every skip has its reason
+  (R9, R16, R18, no rule, already reached, invalid number, ignored).
+- Decisions are made by the pure rule engine on one catalog snapshot; this module only
+  gathers the facts it needs from the store and applies the decision.
+- Contacts (R17) are applied in the order the detector yields them: a call answered
+  and later lost in a transfer first cancels older tasks, then creates its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Protocol
+
+from fsworker.calls import Contact, LostCall
+from fsworker.catalog import Catalog
+from fsworker.clock import Clock, SystemClock
+from fsworker.errors import FsworkerError
+from fsworker.outcomes import SkipReason, TaskEndReason
+from fsworker.planner import ScheduleNeverOpensError, first_due
+from fsworker.rules import Accept, IntakeFacts, Skip, decide
+from fsworker.store.queue import TaskQueue
+
+log = logging.getLogger(__name__)
+
+
+class IntakeObserver(Protocol):
+    """Metrics and webhooks hang off these (all optional, all non-blocking)."""
+
+    def lost_call(self, call: LostCall) -> None: ...
+    def skipped(self, call: LostCall, reason: SkipReason, detail: str) -> None: ...
+    def task_created(self, call: LostCall, task_id: int, rule: str, due_at: datetime) -> None: ...
+    def task_joined(self, call: LostCall, task_id: int, rule: str) -> None: ...
+    def tasks_cancelled(self, contact: Contact, task_ids: list[int]) -> None: ...
+
+
+class NullObserver:
+    def lost_call(self, call: LostCall) -> None: ...
+    def skipped(self, call: LostCall, reason: SkipReason, detail: str) -> None: ...
+    def task_created(self, call: LostCall, task_id: int, rule: str, due_at: datetime) -> None: ...
+    def task_joined(self, call: LostCall, task_id: int, rule: str) -> None: ...
+    def tasks_cancelled(self, contact: Contact, task_ids: list[int]) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IntakeResult:
+    call_uuid: str
+    task_id: int | None = None
+    created: bool = False
+    skip: SkipReason | None = None
+    detail: str = ""
+
+
+class Intake:
+    def __init__(
+        self,
+        queue: TaskQueue,
+        catalog: Callable[[], Catalog],
+        *,
+        clock: Clock | None = None,
+        observer: IntakeObserver | None = None,
+    ) -> None:
+        self.queue = queue
+        self.catalog = catalog
+        self.clock = clock or SystemClock()
+        self.observer: IntakeObserver = observer or NullObserver()
+
+    def lost_call(self, call: LostCall) -> IntakeResult:
+        now = self.clock.now()
+        if not self.queue.record_lost_call(call, now=now):
+            return IntakeResult(call_uuid=call.call_uuid, skip=SkipReason.DUPLICATE)
+        self.observer.lost_call(call)
+        catalog = self.catalog()
+        open_task = self.queue.open_task_for(call.customer_number)
+        facts = IntakeFacts(
+            open_task=open_task.task_id if open_task else None,
+            open_task_rule=open_task.rule_name if open_task else None,
+            reached_since_loss=self.queue.contact_since(call.customer_number, call.lost_at),
+        )
+        decision = decide(catalog, call, facts)
+        if isinstance(decision, Skip):
+            return self._skip(call, decision.reason, decision.detail)
+        assert isinstance(decision, Accept)
+        if decision.join_task is not None:
+            task_id = self.queue.join_task(call.customer_number, call.call_uuid)
+            if task_id is not None:
+                rule = decision.rule.name if decision.rule else (open_task.rule_name if open_task else "")
+                log.info("call %s from %s joined task %s (D1)", call.call_uuid, call.customer_number, task_id)
+                self.observer.task_joined(call, task_id, rule)
+                return IntakeResult(call_uuid=call.call_uuid, task_id=task_id)
+            # The open task ended in between: decide again as a fresh call.
+            decision = decide(catalog, call, IntakeFacts())
+            if isinstance(decision, Skip):
+                return self._skip(call, decision.reason, decision.detail)
+        rule = decision.rule
+        assert rule is not None
+        try:
+            due = first_due(rule, catalog, call.lost_at)
+        except ScheduleNeverOpensError as exc:
+            return self._skip(call, SkipReason.NO_RULE, str(exc))
+        try:
+            task_id, created = self.queue.create_or_join_task(
+                customer_number=call.customer_number, rule_name=rule.name, due_at=due,
+                lost_call_uuid=call.call_uuid, now=now,
+            )
+        except FsworkerError as exc:
+            log.warning("call %s: task not created: %s", call.call_uuid, exc)
+            return self._skip(call, SkipReason.INVALID_NUMBER, str(exc))
+        if created:
+            log.info("call %s from %s lost at %s (%s, waited %.1fs): task %s under rule %r, first attempt %s",
+                     call.call_uuid, call.customer_number, call.lost_at.isoformat(), call.place.value,
+                     call.waited_s, task_id, rule.name, due.isoformat())
+            self.observer.task_created(call, task_id, rule.name, due)
+        else:
+            self.observer.task_joined(call, task_id, rule.name)
+        return IntakeResult(call_uuid=call.call_uuid, task_id=task_id, created=created)
+
+    def _skip(self, call: LostCall, reason: SkipReason, detail: str) -> IntakeResult:
+        self.queue.mark_lost_call_skipped(call.call_uuid, reason)
+        log.info("call %s from %s skipped: %s %s", call.call_uuid, call.customer_number, reason.value, detail)
+        self.observer.skipped(call, reason, detail)
+        return IntakeResult(call_uuid=call.call_uuid, skip=reason, detail=detail)
+
+    def contact(self, contact: Contact) -> list[int]:
+        new, cancelled = self.queue.record_contact(contact)
+        if new and cancelled:
+            log.info("call %s: customer %s reached (%s); cancelled tasks %s (R17)",
+                     contact.call_uuid, contact.customer_number, contact.kind.value, cancelled)
+            self.observer.tasks_cancelled(contact, cancelled)
+        return cancelled
+
+
+__all__ = ["Intake", "IntakeObserver", "IntakeResult", "NullObserver", "TaskEndReason"]
