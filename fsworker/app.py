@@ -122,11 +122,12 @@ class _Observer:
 
     # attempts
     def attempt_started(self, task: ClaimedTask, node: str) -> None:
-        self._count("attempts")
+        self._count("attempts_dialled")
 
     def attempt_finished(self, task: ClaimedTask, lost: LostCall | None, result: AttemptResult,
                          end: datetime | TaskEndReason | None, now: datetime) -> None:
         self.metrics.attempt(result.outcome)
+        self._count("attempts")
         if result.employee_uuid:
             self._count("employee_answered")
         if result.outcome in (AttemptOutcome.SUCCESS, AttemptOutcome.CUSTOMER_SHORT_CALL):

@@ -191,7 +191,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for kind in KINDS:
         p = subparsers.add_parser(kind.command, help=kind.help, description=f"Manage {kind.help}.")
         sub = p.add_subparsers(dest=f"{kind.command}_command", metavar="ACTION", required=True)
-        add = sub.add_parser("add", help=f"add a {kind.label}")
+        add = sub.add_parser("add", help=f"add {'an' if kind.label[0] in 'aeiou' else 'a'} {kind.label}")
         add.add_argument("name", metavar=kind.key)
         kind.options(add, True)
         add.set_defaults(handler=_handler(_add, kind))
