@@ -27,6 +27,7 @@ demo-quick: install
 bench: install
 	$(BIN)/python bench/esl_parse.py
 	$(BIN)/python bench/queue.py
+	$(BIN)/python bench/intake_latency.py
 
 lint: install
 	$(BIN)/ruff check fsworker tests bench

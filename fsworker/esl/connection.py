@@ -572,7 +572,9 @@ class ESLConnection(ESLProtocol):
             waiters, self._waiters = self._waiters, {}
             for w in waiters.values():
                 w.result.set_exception(exc)
-            log.warning("ESL %s:%s: link #%s down: %s", self.host, self.port, link.number, reason)
+            # After close() the switch hanging up on our `exit` is the expected end.
+            log.log(logging.INFO if self._closed else logging.WARNING,
+                    "ESL %s:%s: link #%s down: %s", self.host, self.port, link.number, reason)
             self._set_state(ConnectionState.CLOSED if self._closed else ConnectionState.DISCONNECTED)
         link.dead.set()
 
