@@ -20,7 +20,7 @@ import re
 from typing import Final, Iterator
 
 from fsworker.esl.errors import FrameTooLargeError, RemoteProtocolError
-from fsworker.esl.frames import Frame, parse_header_block
+from fsworker.esl.frames import Frame, _new_frame, parse_header_block
 
 
 class _NeedData:
@@ -38,6 +38,8 @@ _COMPACT_AT = 256 * 1024
 _EVENT_FRAME_HEAD = re.compile(
     rb"Content-Length: ([0-9]{1,12})\nContent-Type: (text/event-(?:plain|json|xml))\n\n"
 )
+# The matched Content-Type bytes -> the one str object for each (no decode per frame).
+_EVENT_TYPES: Final = {t.encode(): t for t in ("text/event-plain", "text/event-json", "text/event-xml")}
 
 
 class Parser:
@@ -84,6 +86,39 @@ class Parser:
         buf = self._buf
         if self._pending is None:
             pos = self._pos
+            m = _EVENT_FRAME_HEAD.match(buf, pos)
+            if m is not None and m.end() - pos - 2 <= self.max_header_bytes:
+                # The shape of nearly every frame in a busy stream: one C-level match
+                # instead of a search, a decode and a split of the block. The pattern
+                # holds no blank line before its end, so this is the frame's header block.
+                cl, ct = m.groups()
+                length = int(cl)
+                start = m.end()
+                if length > self.max_body_bytes:
+                    raise FrameTooLargeError(
+                        f"Content-Length {length} exceeds the cap of {self.max_body_bytes} bytes",
+                        self._consumed + pos,
+                    )
+                if len(buf) - start >= length:
+                    end = start + length
+                    # One copy; the temporary view is released before the buffer can change.
+                    frame = _new_frame(
+                        {"Content-Length": cl.decode(), "Content-Type": _EVENT_TYPES[ct]},
+                        bytes(memoryview(buf)[start:end]),
+                        self._consumed + pos,
+                    )
+                    self._pos = self._scan = end
+                    if end >= _COMPACT_AT or end == len(buf):
+                        self._compact()
+                    return frame
+                self._pos = self._scan = start
+                self._pending = (
+                    {"Content-Length": cl.decode(), "Content-Type": _EVENT_TYPES[ct]},
+                    length,
+                    self._consumed + pos,
+                )
+                self._compact()
+                return NEED_DATA
             # FreeSWITCH never sends them, but libesl tolerates stray newlines between
             # frames; so do we.
             while pos < len(buf) and buf[pos] == 10:
@@ -105,17 +140,11 @@ class Parser:
                     self._consumed + pos,
                 )
             offset = self._consumed + pos
-            m = _EVENT_FRAME_HEAD.match(buf, pos)
-            if m is not None and m.end() == end + 2:
-                # The shape of nearly every frame in a busy stream: one C-level match
-                # instead of decoding and splitting the block.
-                headers = {"Content-Length": m.group(1).decode(), "Content-Type": m.group(2).decode()}
-            else:
-                try:
-                    text = bytes(buf[pos:end]).decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise RemoteProtocolError(f"frame headers are not UTF-8: {exc}", offset) from exc
-                headers = dict(parse_header_block(text))
+            try:
+                text = bytes(buf[pos:end]).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise RemoteProtocolError(f"frame headers are not UTF-8: {exc}", offset) from exc
+            headers = dict(parse_header_block(text, strict=True))
             length = 0
             cl = headers.get("Content-Length")
             if cl is not None:
@@ -139,16 +168,12 @@ class Parser:
         if len(buf) - start < length:
             self._compact()
             return NEED_DATA
-        if length:
-            with memoryview(buf) as view:  # one copy instead of two
-                body = bytes(view[start : start + length])
-        else:
-            body = b""
+        body = bytes(memoryview(buf)[start : start + length]) if length else b""
         self._pos = start + length
         self._scan = self._pos
         self._pending = None
         self._compact()
-        return Frame(headers, body, offset)
+        return _new_frame(headers, body, offset)
 
     def frames(self) -> Iterator[Frame]:
         """Every complete frame currently buffered."""

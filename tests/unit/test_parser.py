@@ -246,3 +246,16 @@ def test_url_encoded_newline_cannot_forge_a_header():
 
 def test_traces_dir_is_the_project_copy():
     assert Path(TRACES).is_dir() and (TRACES / "README.md").exists()
+
+
+def test_outer_headers_are_checked_line_by_line() -> None:
+    """A line without 'Name: value' cannot hide behind a line with an extra ': '."""
+    import pytest
+
+    from fsworker.esl.errors import RemoteProtocolError
+    from fsworker.esl.parser import Parser
+
+    p = Parser()
+    p.feed(b"Content-Type: command/reply\nbogus\nReply-Text: +OK Job-UUID: 1\n\n")
+    with pytest.raises(RemoteProtocolError):
+        p.next_frame()
