@@ -8,8 +8,8 @@ this boundary (StoreUnavailableError carries the URL without its password).
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine
 
@@ -18,7 +18,7 @@ from fsworker.store.errors import translate_errors
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def aware(when: datetime | None) -> datetime:
@@ -27,7 +27,7 @@ def aware(when: datetime | None) -> datetime:
         return utcnow()
     if when.tzinfo is None:
         raise ValueError(f"{when!r}: times given to the store must be timezone-aware")
-    return when.astimezone(timezone.utc)
+    return when.astimezone(UTC)
 
 
 class StoreBase:

@@ -195,6 +195,50 @@ def claim_stepwise(
     return out
 
 
+_PG_FINISH = text(
+    """
+WITH task AS (
+    SELECT id, status FROM tasks WHERE id = :task_id AND lease_owner = :worker FOR UPDATE
+),
+att AS (
+    UPDATE attempts a
+    SET ended_at = :now, outcome = :outcome, detail = :detail, employee = :employee,
+        call_uuids = CAST(:call_uuids AS json), talk_s = :talk_s
+    FROM task
+    WHERE a.task_id = task.id AND a.ended_at IS NULL
+    RETURNING a.id
+),
+freed AS (
+    UPDATE rule_slots rs SET attempt_id = NULL, task_id = NULL FROM att WHERE rs.attempt_id = att.id
+    RETURNING rs.rule_id
+),
+upd AS (
+    UPDATE tasks t
+    SET lease_owner = NULL, lease_expires_at = NULL,
+        status = CASE WHEN task.status = 'done' THEN 'done'
+                      WHEN CAST(:next_due AS timestamptz) IS NOT NULL THEN 'pending' ELSE 'done' END,
+        due_at = CASE WHEN task.status <> 'done' AND CAST(:next_due AS timestamptz) IS NOT NULL
+                      THEN CAST(:next_due AS timestamptz) ELSE t.due_at END,
+        attempt_no = CASE WHEN task.status <> 'done' AND CAST(:next_due AS timestamptz) IS NOT NULL
+                          THEN t.attempt_no + 1 ELSE t.attempt_no END,
+        end_reason = CASE WHEN task.status = 'done' THEN t.end_reason
+                          WHEN CAST(:next_due AS timestamptz) IS NULL THEN :end_reason END,
+        ended_at = CASE WHEN task.status = 'done' THEN t.ended_at
+                        WHEN CAST(:next_due AS timestamptz) IS NULL THEN CAST(:now AS timestamptz) END
+    FROM task
+    WHERE t.id = task.id
+    RETURNING t.status
+)
+SELECT status FROM upd
+"""
+)
+
+
+def finish_pg(conn: Connection, params: dict[str, object]) -> str | None:
+    """finish_attempt in one statement; the task's new status, None if not leased."""
+    return conn.execute(_PG_FINISH, params).scalar()
+
+
 def reap_expired(conn: Connection, now: datetime) -> list[int]:
     """End attempts whose lease expired (``lease_lost``), free their slots, and make
     their tasks due again. Returns the task ids. Runs in the caller's transaction."""

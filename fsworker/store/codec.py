@@ -7,11 +7,19 @@ instead of deep inside the dispatcher.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, time
-from typing import Any, Mapping
+from typing import Any
 
 from fsworker.calls import LossPlace, LostCall, RungLeg, TransferKind, TransferPhase
-from fsworker.model import Hint, HintKind, Rule, ScheduleException, StrategyKind, TimeWindow
+from fsworker.model import (
+    Hint,
+    HintKind,
+    Rule,
+    ScheduleException,
+    StrategyKind,
+    TimeWindow,
+)
 
 
 def rule_to_row(rule: Rule) -> dict[str, Any]:
@@ -104,6 +112,7 @@ def lost_call_to_json(call: LostCall) -> dict[str, Any]:
         },
         "caller_name": call.caller_name,
         "node": call.node,
+        "reconciled": call.reconciled,
     }
 
 
@@ -124,4 +133,5 @@ def lost_call_from_json(data: Mapping[str, Any]) -> LostCall:
         transfer=None if t is None else TransferPhase(**{**t, "kind": TransferKind(t["kind"])}),
         caller_name=data.get("caller_name"),
         node=data.get("node", "default"),
+        reconciled=bool(data.get("reconciled", False)),
     )

@@ -1,7 +1,7 @@
 """Database engines for PostgreSQL (production, many workers) and SQLite (one process).
 
 Rules: ``make_engine`` is the only place an engine is created, so every connection gets
-the same settings: PostgreSQL in UTC with ``pool_pre_ping``; SQLite in WAL mode with a
+the same settings: PostgreSQL in UTC, connections recycled; SQLite in WAL mode with a
 busy timeout, foreign keys on, and every transaction opened with ``BEGIN IMMEDIATE`` so
 a read-then-write (the claim) cannot be interleaved with another writer. Passwords never
 appear in logs or errors: use ``redact_url``.
@@ -34,7 +34,7 @@ def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
     """An engine for a ``postgresql://`` or ``sqlite:///`` URL."""
     try:
         parsed = make_url(url)
-    except Exception as exc:  # noqa: BLE001 - sqlalchemy raises ArgumentError / ValueError
+    except Exception as exc:
         raise ValidationError("database.url", redact_url(url), "postgresql://... or sqlite:///path") from exc
     backend = parsed.get_backend_name()
     if backend == "postgresql":
@@ -44,7 +44,10 @@ def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
             parsed,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            # No pre-ping (a round trip per transaction): a dropped connection fails one
+            # call with StoreUnavailableError, SQLAlchemy discards the pool, the next
+            # call reconnects. Recycle before server / proxy idle timeouts.
+            pool_recycle=300,
             connect_args={"options": "-c timezone=UTC", "connect_timeout": 5},
             echo=echo,
         )

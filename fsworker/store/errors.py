@@ -8,7 +8,7 @@ its password removed.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from sqlalchemy import exc as sa_exc
 

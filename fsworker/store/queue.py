@@ -12,12 +12,13 @@ still finishes the attempt, which frees the rule slot.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fsworker.calls import Contact, LostCall
@@ -26,7 +27,13 @@ from fsworker.numbers import validate_number
 from fsworker.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
 from fsworker.store import tables as t
 from fsworker.store.base import StoreBase, aware
-from fsworker.store.claim import ClaimedTask, claim_pg, claim_stepwise, reap_expired
+from fsworker.store.claim import (
+    ClaimedTask,
+    claim_pg,
+    claim_stepwise,
+    finish_pg,
+    reap_expired,
+)
 from fsworker.store.codec import lost_call_from_json, lost_call_to_json
 from fsworker.store.errors import LeaseLostError, NotFoundError
 from fsworker.store.repo_rules import cancel_open_tasks
@@ -85,7 +92,15 @@ class QueueCounts:
 
 
 class TaskQueue(StoreBase):
-    """The queue over one database. Construct with an Engine or a URL."""
+    """The queue over one database. Construct with an Engine or a URL.
+
+    ``claim_due`` reaps expired leases first, at most every ``reap_interval_s`` of the
+    ``now`` it is given (so a busy worker does not pay for it on every claim)."""
+
+    def __init__(self, engine: Engine | str, *, reap_interval_s: float = 1.0) -> None:
+        super().__init__(engine)
+        self._reap_every = timedelta(seconds=reap_interval_s)
+        self._last_reap: datetime | None = None
 
     # ---- intake -----------------------------------------------------------------------
     def record_lost_call(
@@ -206,8 +221,10 @@ class TaskQueue(StoreBase):
         if limit < 1 or lease_seconds <= 0:
             raise ValidationError("claim", (limit, lease_seconds), "limit >= 1 and lease_seconds > 0")
         now = aware(now)
-        with self._tx() as conn:
-            reap_expired(conn, now)
+        if self._last_reap is None or not self._last_reap <= now < self._last_reap + self._reap_every:
+            with self._tx() as conn:
+                reap_expired(conn, now)
+            self._last_reap = now
         with self._tx() as conn:
             if self.is_postgresql:
                 claimed = claim_pg(conn, worker_id, now, limit, lease_seconds)
@@ -264,6 +281,21 @@ class TaskQueue(StoreBase):
         if (next_due is None) == (end_reason is None):
             raise ValidationError("finish_attempt", (next_due, end_reason), "exactly one of next_due / end_reason")
         now = aware(now)
+        outcome = AttemptOutcome(outcome)
+        if self.is_postgresql:
+            params = {"task_id": task_id, "worker": worker_id, "now": now, "outcome": outcome.value,
+                      "detail": detail[:2000], "employee": employee, "call_uuids": json.dumps(list(call_uuids)),
+                      "talk_s": talk_s, "next_due": aware(next_due) if next_due is not None else None,
+                      "end_reason": TaskEndReason(end_reason).value if end_reason is not None else None}
+            with self._tx() as conn:
+                new_status = finish_pg(conn, params)
+                if new_status is None:
+                    self._leased(conn, task_id, worker_id)  # raises NotFoundError / LeaseLostError
+                    raise LeaseLostError(task_id, worker_id)
+            status = TaskStatus(new_status)
+            log.info("task %s by %s: attempt %s -> task %s%s", task_id, worker_id, outcome.value, status.value,
+                     f" ({end_reason})" if end_reason else f" next due {next_due}" if next_due else "")
+            return status
         with self._tx() as conn:
             task = self._leased(conn, task_id, worker_id)
             attempt_id = conn.execute(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import logging
 from datetime import datetime
-from typing import Any, Union
+from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,11 +38,16 @@ from fsworker.store import tables as t
 from fsworker.store.base import aware
 from fsworker.store.codec import exception_from_row, windows_to_json
 from fsworker.store.errors import AlreadyExistsError, EntityInUseError, NotFoundError
-from fsworker.store.repo_rules import ENTITY_TABLES, RuleOps, cancel_open_tasks, check_reference
+from fsworker.store.repo_rules import (
+    ENTITY_TABLES,
+    RuleOps,
+    cancel_open_tasks,
+    check_reference,
+)
 
 log = logging.getLogger(__name__)
 
-Entity = Union[Employee, Group, Campaign, Scenario, VirtualNumber, Site, Schedule]
+Entity = Employee | Group | Campaign | Scenario | VirtualNumber | Site | Schedule
 
 
 class EntityKind(enum.StrEnum):

@@ -13,7 +13,16 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from fsworker.errors import ValidationError
 from fsworker.model import MAX_CONCURRENCY, STRATEGY_TARGET, LossPlace, Rule

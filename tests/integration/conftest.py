@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import psycopg2
 import pytest
@@ -24,7 +24,7 @@ from fsworker.store.repo import Repository
 from fsworker.store.tables import metadata
 from tests.conftest import PG_ADMIN_URL
 
-T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import repeat
 
 from sqlalchemy import insert, text
@@ -26,7 +26,7 @@ def _seed(url: str, rules: dict[str, int], per_rule: int) -> list[int]:
     repo = Repository(engine)
     for name, cap in rules.items():
         repo.add_rule(rule(name, max_concurrent=cap))
-    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    past = datetime.now(UTC) - timedelta(minutes=1)
     with engine.begin() as conn:
         rule_ids = dict(conn.execute(text("SELECT name, id FROM rules")).all())
         n = 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fsworker.outcomes import AttemptOutcome, TaskEndReason
 from fsworker.store.queue import TaskQueue
@@ -21,7 +21,7 @@ def claim_all(url: str, worker_id: str, start_at: float, limit: int) -> list[int
     _wait_until(start_at)
     try:
         while True:
-            claimed = queue.claim_due(worker_id, now=datetime.now(timezone.utc), limit=limit, lease_seconds=600)
+            claimed = queue.claim_due(worker_id, now=datetime.now(UTC), limit=limit, lease_seconds=600)
             if not claimed:
                 if queue.counts().pending == 0:
                     return got
@@ -43,7 +43,7 @@ def hold_and_record(url: str, worker_id: str, start_at: float, hold_s: float) ->
     _wait_until(start_at)
     try:
         while True:
-            claimed = queue.claim_due(worker_id, now=datetime.now(timezone.utc), limit=5, lease_seconds=600)
+            claimed = queue.claim_due(worker_id, now=datetime.now(UTC), limit=5, lease_seconds=600)
             t_claimed = time.time()
             if not claimed:
                 if queue.counts().pending == 0:

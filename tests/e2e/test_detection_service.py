@@ -1,0 +1,110 @@
+"""Lost-call intake inside the running service (issue 4): exactly once across workers,
+reconciliation after a dropped link, several switches."""
+
+from __future__ import annotations
+
+import gevent
+
+from fsworker.app import Service
+from fsworker.outcomes import SkipReason
+from tests.e2e.harness import ENV, Harness
+
+
+def _lost_calls(h: Harness) -> list:
+    assert h.service is not None
+    return h.service.queue.list_tasks()
+
+
+def test_two_workers_on_one_switch_take_a_lost_call_in_once(harness: Harness) -> None:
+    """Two fsworker processes listen to the same switch: one task per call UUID,
+    decided by the database (each process has its own detector in memory)."""
+    h = harness
+    h.add_staff()
+    h.add_rule(name="sales group", strategy="group", target="sales", intervals=(3600,))
+    first = h.start()
+    second = Service(h.config, clock=h.clock, environ=ENV)
+    second.start(metrics=False)
+    try:
+        assert second.wait_connected(5)
+        uuid = h.lost_call(hangs_up_after=8)
+        assert h.run_until(lambda: len(first.queue.list_tasks()) == 1, max_sim_s=30)
+        h.settle(0.5)
+        tasks = first.queue.list_tasks()
+        assert len(tasks) == 1 and tasks[0].lost_call_uuids == (uuid,)
+        # both detectors saw the call; exactly one of them took it in
+        lost_counts = [s.observer.funnel.get("lost", 0) for s in (first, second)]
+        assert sorted(lost_counts) == [0, 1]
+    finally:
+        second.stop(grace_s=1)
+
+
+def test_call_ending_while_the_link_is_down_is_reconciled_after_reconnect(harness: Harness) -> None:
+    """The hangup was never seen (link dropped): after reconnecting, the service asks
+    the switch which calls still exist and concludes the missing one as lost."""
+    h = harness
+    h.add_staff()
+    h.add_rule(name="sales group", strategy="group", target="sales", intervals=(3600,))
+    service = h.start()
+    uuid = h.lost_call(hangs_up_after=8)
+    h.run_until(lambda: False, max_sim_s=3)  # ringing, events seen
+    server = h.servers[0]
+    server.stop()  # the link drops; the customer hangs up meanwhile
+    h.pbx.advance(10)
+    server.start()
+    assert h.run_until(lambda: len(service.queue.list_tasks()) == 1, max_sim_s=5, step_s=0.1, real_timeout_s=15)
+    [task] = service.queue.list_tasks()
+    assert task.lost_call_uuids == (uuid,)
+    [call] = service.queue.lost_calls_for_task(task.task_id)
+    assert call.reconciled and call.customer_number == "79161234567"
+
+
+def test_lost_calls_from_two_switches_are_called_back(db_url: str) -> None:
+    """Two FreeSWITCH nodes: calls lost on either become tasks; the callbacks are
+    placed on connected nodes."""
+    from fsworker.esl.fake.directory import Behaviour
+    from fsworker.outcomes import TaskStatus
+
+    h = Harness(db_url, nodes=2)
+    try:
+        h.add_staff()
+        h.add_rule(name="sales group", strategy="group", target="sales", intervals=(60,))
+        h.start()
+        h.lost_call(customer="79161111111", hangs_up_after=8, pbx=h.pbxs[0])
+        h.lost_call(customer="79162222222", hangs_up_after=8, pbx=h.pbxs[1])
+
+        def both_taken() -> bool:
+            gevent.sleep(0)
+            h.pbxs[1].advance(0.5)  # the second switch's timers (same clock)
+            return len(h.tasks()) == 2
+
+        assert h.run_until(both_taken, max_sim_s=30)
+        for pbx in h.pbxs:
+            pbx.directory.set("user/101", Behaviour.answers(after=2))
+            for n in ("79161111111", "79162222222"):
+                pbx.directory.set(f"sofia/gateway/pstn/{n}", Behaviour.answers(after=2, hangup_after=20))
+
+        def all_done() -> bool:
+            h.pbxs[1].scheduler.run_due()
+            return all(t.status is TaskStatus.DONE for t in h.tasks())
+
+        assert h.run_until(all_done, max_sim_s=300)
+        assert {t.end_reason.value for t in h.tasks()} == {"success"}
+        legs = [leg for pbx in h.pbxs for leg in pbx.legs.legs if leg.variables.get("fsw_role") == "customer"]
+        assert sorted(leg.endpoint for leg in legs) == ["sofia/gateway/pstn/79161111111",
+                                                       "sofia/gateway/pstn/79162222222"]
+    finally:
+        h.close()
+
+
+def test_blacklisted_skip_is_recorded_with_its_reason(harness: Harness) -> None:
+    from fsworker.model import BlacklistEntry
+
+    h = harness
+    h.add_staff()
+    h.add_rule(name="sales group", strategy="group", target="sales", intervals=(60,))
+    h.repo.add_blacklist(BlacklistEntry(number="79990000000"))
+    service = h.start()
+    uuid = h.lost_call(customer="79990000000", hangs_up_after=8)
+    assert h.run_until(lambda: service.observer.funnel.get("lost", 0) == 1, max_sim_s=30)
+    assert service.queue.lost_call_skip_reason(uuid) is SkipReason.BLACKLISTED
+    assert service.queue.list_tasks() == []
