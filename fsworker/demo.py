@@ -248,7 +248,9 @@ class DemoRun:
             return [f"(metrics not reachable: {exc})"]
         wanted = ("fsworker_lost_calls_total", "fsworker_skips_total", "fsworker_attempts_total",
                   "fsworker_callbacks_succeeded_total")
-        return [line for line in text.splitlines() if line.startswith(wanted) and not line.startswith("#")]
+        # Counters start at 0 for every label value; show the ones that moved.
+        return [line for line in text.splitlines()
+                if line.startswith(wanted) and not line.endswith(" 0.0")]
 
     def stop(self) -> None:
         self.pbx.scheduler.stop_realtime()
@@ -277,9 +279,12 @@ def run_demo(*, quick: bool = False, out: TextIO = sys.stdout, keep: str | None 
         out.write(f"\nMetrics were served at {run.metrics_url} (and /healthz); a scrape at the end:\n")
         for line in run.scrape():
             out.write(f"  {line}\n")
-        out.write(f"\nThe database is kept in {workdir / 'demo.sqlite3'}:\n"
-                  f"  fsworker --db sqlite:///{workdir / 'demo.sqlite3'} tasks list\n"
-                  f"  fsworker --db sqlite:///{workdir / 'demo.sqlite3'} rules list\n")
+        exe = sys.argv[0] if sys.argv and sys.argv[0].endswith("fsworker") else "fsworker"
+        db = f"sqlite:///{workdir / 'demo.sqlite3'}"
+        out.write(f"\nThe database is kept in {workdir / 'demo.sqlite3'}; look around with\n"
+                  f"  {exe} --db {db} tasks list\n"
+                  f"  {exe} --db {db} tasks show 1\n"
+                  f"  {exe} --db {db} rules list\n")
         bridged = run.service.observer.funnel.get("bridged", 0)
         return 0 if bridged > 0 else 1
     finally:
