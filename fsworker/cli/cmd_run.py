@@ -24,28 +24,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def prepare_database(url: str) -> None:
-    """The embedded SQLite default is created and migrated on start; a PostgreSQL
-    schema is the operator's to upgrade (``fsworker db upgrade``), checked here."""
-    from fsworker.errors import ConfigError
-    from fsworker.store import migrate
-    from fsworker.store.engine import redact_url
-
-    if url.startswith("sqlite"):
-        from pathlib import Path
-
-        if url.startswith("sqlite:///") and not url.endswith(":memory:"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        migrate.upgrade(url)
-        return
-    cur, head = migrate.current(url), migrate.head()
-    if cur != head:
-        raise ConfigError(
-            f"database {redact_url(url)} is at schema {cur or '(empty)'}, this fsworker needs {head}: "
-            "run `fsworker db upgrade`"
-        )
-
-
 def run(args: argparse.Namespace) -> int:
     from gevent import monkey
 
@@ -55,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     import gevent
 
     from fsworker.app import Service
+    from fsworker.cli.common import ensure_schema
     from fsworker.config import load_config
     from fsworker.store import make_psycopg2_green
     from fsworker.store.errors import StoreUnavailableError
@@ -66,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, worker=dataclasses.replace(config.worker, workers=args.workers))
     make_psycopg2_green()
     try:
-        prepare_database(config.database.url)
+        # the embedded SQLite database is created and migrated; PostgreSQL is checked
+        ensure_schema(config.database.url)
     except StoreUnavailableError as exc:
         log.error("%s", exc)
         return EXIT_UNAVAILABLE
