@@ -278,7 +278,8 @@ class Service:
             # The database went away: the call is kept in the log line so it can be
             # re-entered; the detector will not yield it twice.
             self.metrics.handler_error("intake")
-            log.error("intake of %r failed: %s", outcome, exc)
+            log.error("call %s: intake failed: %s; the call was %r",
+                      getattr(outcome, "call_uuid", "?"), exc, outcome)
 
     def _employee_of(self, endpoint: str) -> str | None:
         emp = self.catalog().employee_by_endpoint.get(endpoint)

@@ -148,6 +148,10 @@ class CallFlow:
         ours.append(employee)
         self.watcher.add_uuid(legs, employee)
         emp = legs.leg(employee)
+        # The BACKGROUND_JOB is resolved by the connection's reader while the leg's own
+        # earlier events (CHANNEL_CREATE, CHANNEL_ANSWER) still wait in the handler
+        # backlog: let them land before reading the leg's state (its endpoint).
+        legs.wait(lambda: emp.answered_us > 0 or emp.hangup_us > 0, s.command_timeout_s)
         emp_endpoint = emp.endpoint or None
         log.info("%s: employee answered on %s (uuid %s); playing hint", tag, emp_endpoint, employee)
         base = dict(rung=tuple(rung), causes=tuple(causes), employee_uuid=employee, employee_endpoint=emp_endpoint)
@@ -161,14 +165,15 @@ class CallFlow:
             s.hint_timeout_s,
         )
         if emp.hangup_us:
-            log.info("%s: employee hung up during the hint (%s)", tag, emp.cause)
+            log.info("%s: employee %s hung up during the hint (%s)", tag, employee, emp.cause)
             return AttemptResult(outcome=AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT, detail=emp.cause, **base)
         if not finished:
-            log.warning("%s: hint did not finish within %ss", tag, s.hint_timeout_s)
+            log.warning("%s: hint to employee %s did not finish within %ss", tag, employee, s.hint_timeout_s)
             return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="hint did not finish", **base)
 
         if cancelled():
-            log.info("%s: customer %s reached otherwise during the hint; not dialling", tag, req.customer_number)
+            log.info("%s: customer %s reached otherwise during the hint to employee %s; not dialling",
+                     tag, req.customer_number, employee)
             return AttemptResult(outcome=AttemptOutcome.CONTACT_MADE, **base)
 
         # Customer leg: caller ID = the number the customer dialled (D2).
@@ -197,11 +202,13 @@ class CallFlow:
             except gevent.Timeout:
                 waited += 0.25
                 if emp.hangup_us:
-                    log.info("%s: employee hung up while the customer rang; cancelling customer leg", tag)
+                    log.info("%s: employee %s hung up while the customer rang; cancelling customer leg %s",
+                             tag, employee, customer)
                     self._kill(customer, "ORIGINATOR_CANCEL", tag)
                     return AttemptResult(outcome=AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT,
                                          detail="employee hung up before the customer answered", customer_uuid=customer, **base)
                 if waited > deadline:
+                    log.warning("%s: no result for the customer leg %s within %.0fs", tag, customer, deadline)
                     return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="no BACKGROUND_JOB for customer originate",
                                          customer_uuid=customer, **base)
         result = result.strip()
@@ -213,23 +220,25 @@ class CallFlow:
                 else AttemptOutcome.CUSTOMER_REJECTED if cause in _REJECTED
                 else AttemptOutcome.SWITCH_ERROR
             )
-            log.info("%s: customer leg failed: %s -> %s", tag, cause, outcome.value)
+            log.info("%s: customer leg %s failed: %s -> %s", tag, customer, cause, outcome.value)
             return AttemptResult(outcome=outcome, detail=cause, customer_uuid=customer, **base)
 
         cust = legs.leg(customer)
         if emp.hangup_us:
+            log.info("%s: employee %s hung up before the bridge with customer %s", tag, employee, customer)
             return AttemptResult(outcome=AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT,
                                  detail="employee hung up before the bridge", customer_uuid=customer, **base)
         reply = self.conn.api("uuid_bridge", f"{employee} {customer}", timeout=s.command_timeout_s).strip()
         if not reply.startswith("+OK"):
-            log.warning("%s: uuid_bridge failed: %s", tag, reply)
+            log.warning("%s: uuid_bridge %s %s failed: %s", tag, employee, customer, reply)
             return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail=f"uuid_bridge: {reply}",
                                  customer_uuid=customer, **base)
         log.info("%s: bridged employee %s with customer %s", tag, employee, customer)
         legs.wait(lambda: emp.hangup_us > 0 or cust.hangup_us > 0, s.max_call_s)
         talk_s = self._talk_seconds(emp, cust)
         outcome = AttemptOutcome.SUCCESS if talk_s >= s.min_talk_s else AttemptOutcome.CUSTOMER_SHORT_CALL
-        log.info("%s: call ended after %.1fs of talk -> %s", tag, talk_s, outcome.value)
+        log.info("%s: call of employee %s and customer %s ended after %.1fs of talk -> %s",
+                 tag, employee, customer, talk_s, outcome.value)
         return AttemptResult(outcome=outcome, detail=f"talk {talk_s:.1f}s", customer_uuid=customer, talk_s=talk_s, **base)
 
     # -- pieces --------------------------------------------------------------------

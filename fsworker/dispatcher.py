@@ -166,9 +166,7 @@ class Dispatcher:
                 log.exception("task %s: attempt %s crashed", task.task_id, task.attempt_no)
                 self._finish(task, None, AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="internal error"))
             finally:
-                self._active.pop(task.task_id, None)
-                self._cancelled.discard(task.task_id)
-                self._lost_lease.discard(task.task_id)
+                self._forget(task)
 
     def _run(self, task: ClaimedTask) -> None:
         catalog = self.catalog()
@@ -188,7 +186,7 @@ class Dispatcher:
                 rule=rule, catalog=catalog, call=lost, attempt=task.attempt_no, settings=s.dial
             )
         except StrategyError as exc:
-            log.info("%s: no call placed: %s", tag, exc)
+            log.info("%s: no call placed for lost call %s: %s", tag, lost.call_uuid, exc)
             self._finish(task, lost, AttemptResult(outcome=exc.outcome, detail=str(exc)), catalog=catalog, rule=rule)
             return
         if isinstance(planned, ScenarioHandoff):
@@ -217,14 +215,17 @@ class Dispatcher:
         if node is None:
             log.warning("%s: no FreeSWITCH node is connected; giving the task back", tag)
             self.queue.release(task.task_id, self.worker_id, now=self.clock.now())
+            # No longer ours: the heartbeat must not report it lost, and another worker
+            # of this dispatcher may claim it again while this one waits.
+            self._forget(task)
             self._stopping.wait(max(s.poll_s, 1.0))
             return
         req = AttemptRequest(
             task_id=task.task_id, attempt=task.attempt_no, customer_number=task.customer_number,
             customer_endpoint=customer_endpoint, customer_caller_id=caller_id, plan=planned, prompt=prompt,
         )
-        log.info("%s: customer %s, rule %r, strategy %s, node %s", tag, task.customer_number, rule.name,
-                 planned.strategy, node.name)
+        log.info("%s: customer %s (lost call %s), rule %r, strategy %s, node %s", tag, task.customer_number,
+                 lost.call_uuid, rule.name, planned.strategy, node.name)
         self.observer.attempt_started(task, node.name)
         node.active += 1
         try:
@@ -232,6 +233,14 @@ class Dispatcher:
         finally:
             node.active -= 1
         self._finish(task, lost, result, catalog=catalog, rule=rule)
+
+    def _forget(self, task: ClaimedTask) -> None:
+        """Drop a task's bookkeeping, unless another worker of ours has claimed it since
+        (the entries are keyed by task id; a re-claim's must survive)."""
+        if self._active.get(task.task_id) is task:
+            del self._active[task.task_id]
+            self._cancelled.discard(task.task_id)
+            self._lost_lease.discard(task.task_id)
 
     def _is_cancelled(self, task: ClaimedTask, lost: LostCall) -> bool:
         if task.task_id in self._cancelled or task.task_id in self._lost_lease:

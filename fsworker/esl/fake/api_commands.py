@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fsworker.errors import FsworkerError
+from fsworker.esl.fake import control
 from fsworker.esl.fake.apps import make_app
 from fsworker.esl.fake.dialing import DialJob, parse_dial_string, split_originate_arg
 
@@ -351,6 +352,8 @@ _COMMANDS: dict[str, Callable[[FakePBX, str], Any]] = {
     "uuid_exists": _uuid_exists, "uuid_getvar": _uuid_getvar, "uuid_setvar": _uuid_setvar,
     "uuid_broadcast": _uuid_broadcast, "uuid_transfer": _uuid_transfer,
     "uuid_bridge": _uuid_bridge, "show": _show, "hupall": _hupall,
+    # fake-only: drive the standalone switch (fsworker fake-switch call / endpoint ...)
+    **control.COMMANDS,
 }
 
 

@@ -1,0 +1,82 @@
+"""The fake switch's control commands (fake_call, fake_endpoint, fake_transfer,
+fake_status): strict parsing, validated numbers and endpoints, -ERR naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from fsworker.clock import ManualClock
+from fsworker.esl.fake.directory import Reaction
+from fsworker.esl.fake.events import ListBus
+from fsworker.esl.fake.pbx import FakePBX
+
+
+@pytest.fixture
+def pbx() -> FakePBX:
+    return FakePBX(bus=ListBus(), clock=ManualClock())
+
+
+def test_fake_call_rings_groups_in_turn_and_sets_the_contract_variables(pbx: FakePBX) -> None:
+    reply = pbx.api("fake_call", "79161234567 74950000001 ring=user/101,user/102|user/103 leg_timeout=5 "
+                                 "hangup_after=8 site=shop.example.com campaign=c1 scenario=ivr1")
+    assert reply.startswith("+OK ")
+    uuid = reply.split()[1]
+    pbx.advance(1)
+    ch = pbx.channels[uuid]
+    assert ch.variables["fsw_site"] == "shop.example.com"
+    assert ch.variables["fsw_campaign"] == "c1" and ch.variables["fsw_scenario"] == "ivr1"
+    assert [[r.endpoint for r in g] for g in pbx.legs.groups()] == [["user/101", "user/102"]]
+    pbx.advance(5)
+    assert [[r.endpoint for r in g] for g in pbx.legs.groups()][-1] == ["user/103"]
+    pbx.advance(3)  # 8 s after calling, while user/103 rings
+    assert pbx.legs.by_uuid(uuid).cause == "ORIGINATOR_CANCEL"
+
+
+def test_fake_endpoint_scripts_the_directory(pbx: FakePBX) -> None:
+    assert pbx.api("fake_endpoint", "user/101 answer after=2 hangup_after=9") == "+OK\n"
+    b = pbx.directory.lookup("user/101")
+    assert (b.reaction, b.after, b.hangup_after) == (Reaction.ANSWER, 2.0, 9.0)
+    assert pbx.api("fake_endpoint", "79161234567 busy") == "+OK\n"
+    assert pbx.directory.lookup("sofia/gateway/pstn/79161234567").reaction is Reaction.BUSY
+
+
+@pytest.mark.parametrize(("command", "arg", "field"), [
+    ("fake_call", "7916x 74950000001", "customer"),
+    ("fake_call", "79161234567", "did"),
+    ("fake_call", "79161234567 74950000001 ring=user/101,sofia/gateway/x/900}", "ring[0][1]"),
+    ("fake_call", "79161234567 74950000001 ring=user/101||user/102", "ring[1]"),
+    ("fake_call", "79161234567 74950000001 hangup_after=-1", "hangup_after"),
+    ("fake_call", "79161234567 74950000001 hangup_after=nan", "hangup_after"),
+    ("fake_call", "79161234567 74950000001 colour=red", "colour"),
+    ("fake_call", "79161234567 74950000001 site=a site=b", "site"),
+    ("fake_call", "79161234567 74950000001 site=a;hangup", "site"),
+    ("fake_call", "79161234567 74950000001 ignore=yes", "ignore"),
+    ("fake_call", "79161234567 74950000001 ring=user/101 queue=q", "queue"),
+    ("fake_endpoint", "user/1,2 answer", "endpoint"),
+    ("fake_endpoint", "user/101 explode", "action"),
+    ("fake_endpoint", "user/101 ring after=3", "after"),
+    ("fake_endpoint", "user/101 busy hangup_after=3", "hangup_after"),
+    ("fake_transfer", "not-a-uuid 100", "uuid"),
+    ("fake_status", "now", "argument"),
+])
+def test_bad_arguments_are_refused_naming_the_field(pbx: FakePBX, command: str, arg: str, field: str) -> None:
+    reply = pbx.api(command, arg)
+    assert reply.startswith(f"-ERR {field}: "), reply
+    assert not pbx.channels and not pbx.legs.legs
+
+
+def test_unknown_fake_command_answers_like_any_unknown_command(pbx: FakePBX) -> None:
+    assert pbx.api("fake_explode", "now") == "-ERR fake_explode Command not found!\n"
+
+
+def test_fake_transfer_and_status(pbx: FakePBX) -> None:
+    uuid = pbx.api("fake_call", "79161234567 74950000001 ring=user/102").split()[1]
+    pbx.api("fake_endpoint", "user/105 answer after=1")
+    pbx.advance(1)
+    assert pbx.api("fake_transfer", f"{uuid} 200 ring=user/105") == "+OK\n"
+    pbx.advance(3)
+    status = pbx.api("fake_status", "")
+    assert status.startswith("channels up: ")
+    assert f"{uuid} inbound" in status and "bridge user/105 cid=79161234567 answered up" in status
+    target = pbx.legs.outbound()[-1]
+    assert target.endpoint == "user/105" and f"ACTIVE bridged={target.uuid}" in status
