@@ -35,10 +35,12 @@ def run(args: argparse.Namespace) -> int:
     from fsworker.app import Service
     from fsworker.cli.common import ensure_schema
     from fsworker.config import load_config
+    from fsworker.logsetup import apply_log_config
     from fsworker.store import make_psycopg2_green
     from fsworker.store.errors import StoreUnavailableError
 
     config = load_config(args.config)
+    apply_log_config(config.log, verbosity=args.verbose)
     if args.db:
         config = dataclasses.replace(config, database=dataclasses.replace(config.database, url=args.db))
     if args.workers is not None:

@@ -637,7 +637,7 @@ class ESLConnection(ESLProtocol):
             link.auth_request.set(True)
         elif ct == DISCONNECT_NOTICE:
             if not frame.linger:
-                log.info("ESL %s:%s: disconnect notice: %s", self.host, self.port, frame.text.strip())
+                log.info("ESL %s:%s: disconnect notice: %s", self.host, self.port, frame.text.strip().replace("\n", " "))
         elif ct == RUDE_REJECTION:
             if not link.auth_request.ready():
                 link.auth_request.set_exception(

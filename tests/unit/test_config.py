@@ -248,3 +248,26 @@ def test_webhook_warnings(tmp_path):
     p = write(tmp_path, '[[webhook]]\nurl = "http://crm.example.com/x"\n')
     warnings = {pr.place for pr in check_config(p, environ=ENV) if pr.severity is Severity.WARNING}
     assert warnings == {"webhook[0].secret_env", "webhook[0].url"}
+
+
+def test_log_section_sets_level_and_json_lines(tmp_path, capsys):
+    import json
+    import logging
+
+    from fsworker.logsetup import apply_log_config
+
+    cfg = load_config(write(tmp_path, '[log]\nlevel = "ERROR"\nformat = "json"\n'), environ=ENV)
+    root = logging.getLogger()
+    saved = (root.level, [h.formatter for h in root.handlers])
+    handler = logging.StreamHandler()
+    root.addHandler(handler)
+    try:
+        apply_log_config(cfg.log)
+        assert root.level == logging.ERROR
+        line = handler.formatter.format(logging.LogRecord("fsworker.x", logging.ERROR, __file__, 1,
+                                                          "task %s: %s", (7, "Привет"), None))
+        doc = json.loads(line)
+        assert doc["level"] == "ERROR" and doc["message"] == "task 7: Привет" and doc["logger"] == "fsworker.x"
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
