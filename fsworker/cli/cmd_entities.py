@@ -234,7 +234,11 @@ def _edit(kind: Kind, args: argparse.Namespace) -> int:
         if new == old:
             raise ValidationError(f"{kind.command} edit", args.name, "give at least one option that changes it (see --help)")
         store.repo.update(new)
-    print(f"{kind.label} {args.name!r} updated")
+        print(f"{kind.label} {args.name!r} updated")
+        if kind.store_kind == "schedule":
+            from fsworker.cli.cmd_rules import _replan
+
+            _replan(store)  # R12: a changed callback schedule moves the waiting attempts
     return EXIT_OK
 
 

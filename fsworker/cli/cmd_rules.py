@@ -156,6 +156,17 @@ def _changes(args: argparse.Namespace, old: Rule | None) -> dict[str, Any]:
     return ch
 
 
+def _replan(store: Any) -> None:
+    """R12: waiting tasks follow the changed rules (takeover, callback schedule)."""
+    from datetime import datetime, timezone
+
+    from fsworker.replan import replan_pending
+
+    for r in replan_pending(store.queue, store.repo.load_catalog(), datetime.now(timezone.utc)):
+        moved = f"rule {r.old_rule!r} -> {r.new_rule!r}, " if r.new_rule != r.old_rule else ""
+        print(f"task {r.task_id} re-planned: {moved}due {r.old_due.isoformat()} -> {r.new_due.isoformat()}")
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     fields = _changes(args, None)
     rule = Rule(name=args.name, enabled=not args.disabled, **fields)
@@ -164,7 +175,8 @@ def cmd_add(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         stored = store.repo.add_rule(rule, at=at)
         position = store.repo.get_rule(stored.name).position
-    print(f"rule {rule.name!r} added at position {position}" + ("" if rule.enabled else " (disabled)"))
+        print(f"rule {rule.name!r} added at position {position}" + ("" if rule.enabled else " (disabled)"))
+        _replan(store)
     return EXIT_OK
 
 
@@ -186,7 +198,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
         if renamed.name != old.name:
             repo.rename_rule(old.name, renamed.name)
         new = renamed
-    print(f"rule {new.name!r} updated" + (f" (was {old.name!r})" if new.name != old.name else ""))
+        print(f"rule {new.name!r} updated" + (f" (was {old.name!r})" if new.name != old.name else ""))
+        _replan(store)
     return EXIT_OK
 
 
@@ -248,16 +261,18 @@ def cmd_move(args: argparse.Namespace) -> int:
             order = repo.move_rule_to(args.name, 0)
         else:
             order = repo.move_rule_to(args.name, 1 << 30)  # clamped to the last position
-    print(f"rule {args.name!r} is now at position {order.index(args.name)}")
-    for i, name in enumerate(order):
-        print(f"  {i}  {name}")
+        print(f"rule {args.name!r} is now at position {order.index(args.name)}")
+        for i, name in enumerate(order):
+            print(f"  {i}  {name}")
+        _replan(store)
     return EXIT_OK
 
 
 def cmd_enable(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         store.repo.set_rule_enabled(args.name, True)
-    print(f"rule {args.name!r} enabled")
+        print(f"rule {args.name!r} enabled")
+        _replan(store)
     return EXIT_OK
 
 
