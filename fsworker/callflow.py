@@ -10,7 +10,8 @@ Rules:
   endpoints ``validate_endpoint`` (inside the command builders), the hint is a
   sanitized ``speak`` argument sent as a sendmsg body.
 - The customer is dialled only after the hint finished and only if the customer was
-  not reached otherwise meanwhile (R17): ``cancelled()`` is asked right before.
+  not reached otherwise meanwhile (R17): ``cancelled()`` is asked right before; it
+  answers None to go on, or the outcome to stop with (contact made, task cancelled).
 - Whatever happens, no leg of ours is left up when ``run`` returns.
 """
 
@@ -94,7 +95,7 @@ class CallFlow:
         self.node = node
 
     # -- the attempt ---------------------------------------------------------------
-    def run(self, req: AttemptRequest, cancelled: Callable[[], bool] = lambda: False) -> AttemptResult:
+    def run(self, req: AttemptRequest, cancelled: Callable[[], AttemptOutcome | None] = lambda: None) -> AttemptResult:
         legs = AttemptLegs(req.task_id, req.attempt)
         self.watcher.register(legs)
         ours: list[str] = []
@@ -119,7 +120,7 @@ class CallFlow:
         req: AttemptRequest,
         legs: AttemptLegs,
         ours: list[str],
-        cancelled: Callable[[], bool],
+        cancelled: Callable[[], AttemptOutcome | None],
         tag: str,
     ) -> AttemptResult:
         s = self.settings
@@ -127,9 +128,9 @@ class CallFlow:
         causes: list[str] = []
         employee: str | None = None
         for i, step in enumerate(req.plan.steps, 1):
-            if cancelled():
-                log.info("%s: customer %s reached otherwise; not ringing employees", tag, req.customer_number)
-                return AttemptResult(outcome=AttemptOutcome.CONTACT_MADE, rung=tuple(rung), causes=tuple(causes))
+            if (stop := cancelled()) is not None:
+                log.info("%s: %s for customer %s; not ringing employees", tag, stop.value, req.customer_number)
+                return AttemptResult(outcome=stop, rung=tuple(rung), causes=tuple(causes))
             log.info("%s: ringing employee step %d/%d %s: %s (%ss)", tag, i, len(req.plan.steps),
                      step.label, ",".join(step.endpoints), step.ring_timeout_s)
             rung.append(step.endpoints)
@@ -171,10 +172,10 @@ class CallFlow:
             log.warning("%s: hint to employee %s did not finish within %ss", tag, employee, s.hint_timeout_s)
             return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="hint did not finish", **base)
 
-        if cancelled():
-            log.info("%s: customer %s reached otherwise during the hint to employee %s; not dialling",
-                     tag, req.customer_number, employee)
-            return AttemptResult(outcome=AttemptOutcome.CONTACT_MADE, **base)
+        if (stop := cancelled()) is not None:
+            log.info("%s: %s for customer %s during the hint to employee %s; not dialling",
+                     tag, stop.value, req.customer_number, employee)
+            return AttemptResult(outcome=stop, **base)
 
         # Customer leg: caller ID = the number the customer dialled (D2).
         customer = str(uuidlib.uuid4())

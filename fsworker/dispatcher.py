@@ -29,6 +29,7 @@ from fsworker.callflow import AttemptRequest, AttemptResult, CallFlow
 from fsworker.calls import LostCall
 from fsworker.catalog import Catalog
 from fsworker.clock import Clock, SystemClock
+from fsworker.detector.employees import EmployeeResolver
 from fsworker.errors import FsworkerError, ValidationError
 from fsworker.numbers import validate_number
 from fsworker.outcomes import AttemptOutcome, TaskEndReason
@@ -242,13 +243,18 @@ class Dispatcher:
             self._cancelled.discard(task.task_id)
             self._lost_lease.discard(task.task_id)
 
-    def _is_cancelled(self, task: ClaimedTask, lost: LostCall) -> bool:
-        if task.task_id in self._cancelled or task.task_id in self._lost_lease:
-            return True
+    def _is_cancelled(self, task: ClaimedTask, lost: LostCall) -> AttemptOutcome | None:
+        """Why the attempt must not go on (None: it may)."""
+        if task.task_id in self._lost_lease:
+            return AttemptOutcome.LEASE_LOST
         try:
-            return self.queue.contact_since(task.customer_number, lost.lost_at)
+            if self.queue.contact_since(task.customer_number, lost.lost_at):
+                return AttemptOutcome.CONTACT_MADE
         except StoreError:
-            return False
+            pass
+        if task.task_id in self._cancelled:
+            return AttemptOutcome.CANCELLED
+        return None
 
     def _finish(
         self,
@@ -283,13 +289,23 @@ class Dispatcher:
             self.queue.finish_attempt(
                 task.task_id, self.worker_id, outcome=outcome,
                 next_due=next_due, end_reason=end,
-                detail=result.detail, employee=result.employee_endpoint, call_uuids=uuids,
+                detail=result.detail, employee=self._employee_name(catalog, result.employee_endpoint), call_uuids=uuids,
                 talk_s=result.talk_s or None, now=now,
             )
         except LeaseLostError:
             log.warning("task %s: lease lost before the outcome %s could be recorded", task.task_id, outcome.value)
             return
         self.observer.attempt_finished(task, lost, result, end if end is not None else next_due, now)
+
+    @staticmethod
+    def _employee_name(catalog: Catalog | None, endpoint: str | None) -> str | None:
+        """Who answered, as the operator named them; the channel name if unknown."""
+        if not endpoint:
+            return None
+        if catalog is None:
+            return endpoint
+        user = endpoint.split("@", 1)[0].rsplit("/", 1)[-1]
+        return EmployeeResolver(catalog.employee_by_endpoint).resolve(endpoint, user) or endpoint
 
     def _pick_node(self) -> NodeSlot | None:
         up = [n for n in self.nodes if n.is_up()]

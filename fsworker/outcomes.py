@@ -49,6 +49,7 @@ class AttemptOutcome(enum.StrEnum):
     EMPLOYEE_HUNG_UP_DURING_HINT = "employee_hung_up_during_hint"
     NO_EMPLOYEE_CALLS_FOUND = "no_employee_calls_found"  #: R5e, no call placed
     CONTACT_MADE = "contact_made"  #: stopped before dialling the customer (R17)
+    CANCELLED = "cancelled"  #: the task was cancelled meanwhile (rule deleted, blacklisted, operator)
     INVALID_NUMBER = "invalid_number"  #: D5, no call placed
     SWITCH_ERROR = "switch_error"  #: the switch failed or the link dropped
     LEASE_LOST = "lease_lost"  #: the worker lost its lease (died, paused) mid-attempt
@@ -63,6 +64,7 @@ FINAL_OUTCOMES = frozenset(
         AttemptOutcome.SUCCESS,
         AttemptOutcome.NO_EMPLOYEE_CALLS_FOUND,
         AttemptOutcome.CONTACT_MADE,
+        AttemptOutcome.CANCELLED,
         AttemptOutcome.INVALID_NUMBER,
     }
 )

@@ -118,6 +118,8 @@ _FINAL: dict[AttemptOutcome, TaskEndReason] = {
     AttemptOutcome.SUCCESS: TaskEndReason.SUCCESS,
     AttemptOutcome.NO_EMPLOYEE_CALLS_FOUND: TaskEndReason.NO_EMPLOYEE_CALLS_FOUND,
     AttemptOutcome.CONTACT_MADE: TaskEndReason.CANCELLED_CONTACT_MADE,
+    # The store already ended the task with the precise reason; this only stops retries.
+    AttemptOutcome.CANCELLED: TaskEndReason.CANCELLED_BY_OPERATOR,
     AttemptOutcome.INVALID_NUMBER: TaskEndReason.INVALID_NUMBER,
 }
 

@@ -139,7 +139,7 @@ def replace_callback(h: Harness, **changes) -> None:  # noqa: ANN003
 
 
 # -- additions for the issue-5 end-to-end suite (additive) ------------------------------
-def callback_legs(pbx: FakePBX, task_id: int | None = None, role: str | None = None) -> list:  # noqa: ANN001
+def callback_legs(pbx: FakePBX, task_id: int | None = None, role: str | None = None) -> list:
     """Legs fsworker originated (they carry fsw_task_id), optionally of one task / role,
     in the order the switch created them."""
     out = [leg for leg in pbx.legs.legs if "fsw_task_id" in leg.variables]
@@ -150,7 +150,7 @@ def callback_legs(pbx: FakePBX, task_id: int | None = None, role: str | None = N
     return out
 
 
-def dial_groups(legs: list) -> list[list]:  # noqa: ANN001
+def dial_groups(legs: list) -> list[list]:
     """Legs grouped by (dial_id, step) in the order the groups started: legs rung together."""
     groups: dict[tuple[int, int], list] = {}
     for leg in legs:
@@ -166,7 +166,7 @@ def hostile_inbound_call(pbx: FakePBX, caller: str, did: str, *, ring: list[str]
     from fsworker.esl.fake.apps import make_app
 
     with pbx.scheduler.lock:
-        ch = pbx._inbound_channel(caller, did, caller, uuid, 5100)  # noqa: SLF001 - test-only bypass
+        ch = pbx._inbound_channel(caller, did, caller, uuid, 5100)  # test-only bypass of its validation
         apps = [("set", f"fsw_number={did}"), ("set", "hangup_after_bridge=true"),
                 ("bridge", ",".join(ring))]
         ch.dialplan = [make_app(n, a) for n, a in apps]
@@ -181,7 +181,7 @@ class MultiHarness(Harness):
     worker id, database connections, ESL connection, detector and dispatcher) on the
     same database and fake switch, sharing the ManualClock."""
 
-    def __init__(self, db_url: str, **kw) -> None:  # noqa: ANN003
+    def __init__(self, db_url: str, **kw) -> None:
         super().__init__(db_url, **kw)
         self.extra: list[Service] = []
 
