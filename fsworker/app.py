@@ -23,7 +23,7 @@ from fsworker.catalog import Catalog
 from fsworker.clock import Clock, SystemClock
 from fsworker.config import Config, WebhookEvent
 from fsworker.detector import INTERESTING_EVENTS, Detector, IgnoredCall
-from fsworker.dispatcher import DispatchSettings, Dispatcher, NodeSlot
+from fsworker.dispatcher import Dispatcher, DispatchSettings, NodeSlot
 from fsworker.esl.connection import ConnectionHooks, ConnectionState, ESLConnection, Subscription
 from fsworker.esl.errors import ESLError
 from fsworker.esl.frames import Event
@@ -158,7 +158,7 @@ class _Observer:
 
 
 class _Hooks(ConnectionHooks):
-    def __init__(self, node: "NodeRuntime") -> None:
+    def __init__(self, node: NodeRuntime) -> None:
         self.node = node
 
     def state_changed(self, old: ConnectionState, new: ConnectionState) -> None:
@@ -186,7 +186,7 @@ class NodeRuntime:
     conn: ESLConnection
     detector: Detector
     watcher: LegWatcher
-    service: "Service"
+    service: Service
     connected_before: bool = False
 
     def on_event(self, ev: Event) -> None:
@@ -238,7 +238,7 @@ class Service:
             )
             node = NodeRuntime(
                 name=node_cfg.name, conn=conn,
-                detector=Detector(lambda ep: self._employee_of(ep), node=node_cfg.name),
+                detector=Detector(self._employee_of, node=node_cfg.name),
                 watcher=LegWatcher(), service=self,
             )
             conn.hooks = _Hooks(node)

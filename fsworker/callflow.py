@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import uuid as uuidlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import gevent
 
@@ -155,7 +155,8 @@ class CallFlow:
         legs.wait(lambda: emp.answered_us > 0 or emp.hangup_us > 0, s.command_timeout_s)
         emp_endpoint = emp.endpoint or None
         log.info("%s: employee answered on %s (uuid %s); playing hint", tag, emp_endpoint, employee)
-        base = dict(rung=tuple(rung), causes=tuple(causes), employee_uuid=employee, employee_endpoint=emp_endpoint)
+        base = {"rung": tuple(rung), "causes": tuple(causes), "employee_uuid": employee,
+                "employee_endpoint": emp_endpoint}
 
         # Hint (R6): the customer is not dialled before it has finished.
         app = req.prompt.application

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time as _time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -23,7 +23,7 @@ class SystemClock:
     """Wall-clock time."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def time(self) -> float:
         return _time.time()
@@ -34,7 +34,7 @@ class ManualClock:
 
     def __init__(self, start: datetime | float | None = None) -> None:
         if start is None:
-            start = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+            start = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
         if isinstance(start, datetime):
             if start.tzinfo is None:
                 raise ValueError("ManualClock start must be timezone-aware")
@@ -43,7 +43,7 @@ class ManualClock:
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self._t, timezone.utc)
+        return datetime.fromtimestamp(self._t, UTC)
 
     def time(self) -> float:
         return self._t

@@ -274,7 +274,7 @@ class TtsConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class MetricsConfig:
-    enabled: bool = _spec(True, lambda v, p: _bool(v, p), doc="serve /metrics and /healthz")
+    enabled: bool = _spec(True, lambda v, p: _bool(v, p), doc="serve /metrics and /healthz")  # noqa: PLW0108 - _bool is defined below
     listen: str = _spec("127.0.0.1:9464", lambda v, p: (_listen(v, p), v)[1],
                         doc="host:port to serve on ([::1]:9464 for IPv6)")
 

@@ -15,10 +15,11 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 import gevent
 
@@ -30,7 +31,7 @@ from fsworker.schedule import parse_weekly
 
 log = logging.getLogger(__name__)
 
-DEMO_START = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)  # Monday, 12:00 in Moscow
+DEMO_START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # Monday, 12:00 in Moscow
 PASSWORD = "ClueCon"
 
 # Phones: employees pick up after 8 s; a customer who waits less is a lost call.
@@ -47,7 +48,7 @@ STAFF = {
 class Step:
     at_s: float  #: simulated seconds from the start
     label: str
-    action: Callable[["DemoRun"], None]
+    action: Callable[[DemoRun], None]
 
 
 class DemoRun:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Protocol
+from typing import Protocol
 
 import gevent
 import gevent.event
@@ -35,10 +36,10 @@ from fsworker.numbers import validate_number
 from fsworker.outcomes import AttemptOutcome, TaskEndReason
 from fsworker.planner import ScheduleNeverOpensError, after_attempt
 from fsworker.prompts import HintFacts, PromptSettings, render_hint
-from fsworker.strategies import DialPlan, DialSettings, DialStep, ScenarioHandoff, StrategyError, get_strategy
 from fsworker.store.claim import ClaimedTask
 from fsworker.store.errors import LeaseLostError, StoreError
 from fsworker.store.queue import TaskQueue
+from fsworker.strategies import DialPlan, DialSettings, DialStep, ScenarioHandoff, StrategyError, get_strategy
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,10 @@ Rules:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Protocol
+from typing import Protocol
 
 from fsworker.calls import Contact, LostCall
 from fsworker.catalog import Catalog

@@ -11,8 +11,8 @@ updates themselves are plain code, testable by feeding parsed trace events.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import gevent
 import gevent.event
@@ -99,10 +99,9 @@ class AttemptLegs:
                     ev.get("Application-Response", "") or "",
                 )
             )
-        elif name in ("CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY"):
-            if not st.hangup_us:
-                st.hangup_us = ts or 1
-                st.cause = ev.get("Hangup-Cause", "") or ""
+        elif name in ("CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY") and not st.hangup_us:
+            st.hangup_us = ts or 1
+            st.cause = ev.get("Hangup-Cause", "") or ""
         self._changed.set()
 
     def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:

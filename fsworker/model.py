@@ -374,7 +374,7 @@ class Rule:
         if not isinstance(self.enabled, bool):
             raise ValidationError("rule.enabled", self.enabled, "true or false")
 
-    def evolve(self, **changes: Any) -> "Rule":
+    def evolve(self, **changes: Any) -> Rule:
         return replace(self, **changes)
 
     def uses(self) -> list[tuple[str, str]]:

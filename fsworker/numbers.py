@@ -13,7 +13,7 @@ import re
 from fsworker.errors import InvalidNumberError
 
 MAX_DIGITS = 20
-_NUMBER_RE = re.compile(r"\+?[0-9]{1,%d}" % MAX_DIGITS)
+_NUMBER_RE = re.compile(rf"\+?[0-9]{{1,{MAX_DIGITS}}}")
 
 
 def validate_number(value: object, field: str = "number") -> str:

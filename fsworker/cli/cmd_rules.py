@@ -9,6 +9,7 @@ fail while an employee is on the line is refused when it is saved. Positions are
 from __future__ import annotations
 
 import argparse
+from datetime import UTC
 from typing import Any
 
 from fsworker.calls import LossPlace
@@ -158,11 +159,11 @@ def _changes(args: argparse.Namespace, old: Rule | None) -> dict[str, Any]:
 
 def _replan(store: Any) -> None:
     """R12: waiting tasks follow the changed rules (takeover, callback schedule)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from fsworker.replan import replan_pending
 
-    for r in replan_pending(store.queue, store.repo.load_catalog(), datetime.now(timezone.utc)):
+    for r in replan_pending(store.queue, store.repo.load_catalog(), datetime.now(UTC)):
         moved = f"rule {r.old_rule!r} -> {r.new_rule!r}, " if r.new_rule != r.old_rule else ""
         print(f"task {r.task_id} re-planned: {moved}due {r.old_due.isoformat()} -> {r.new_due.isoformat()}")
 

@@ -627,7 +627,7 @@ class ESLConnection(ESLProtocol):
 
     def _on_frame(self, link: _Link, frame: Frame) -> None:
         ct = frame.content_type
-        if ct == COMMAND_REPLY or ct == API_RESPONSE:
+        if ct in (COMMAND_REPLY, API_RESPONSE):
             if not link.pending:
                 raise RemoteProtocolError(f"{ct} with no command waiting", frame.offset)
             link.pending.popleft().set(frame)

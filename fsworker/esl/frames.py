@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import re
 from codecs import escape_decode as _escape_decode  # type: ignore[attr-defined]
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
@@ -127,7 +127,7 @@ class Event:
 
     # -- construction -------------------------------------------------------------
     @classmethod
-    def from_plain(cls, data: bytes) -> "Event":
+    def from_plain(cls, data: bytes) -> Event:
         """A ``text/event-plain`` body: headers, blank line, optional own body.
 
         Splitting the header block is deferred to the first header read other than
@@ -175,7 +175,7 @@ class Event:
         return raw
 
     @classmethod
-    def from_json(cls, data: bytes) -> "Event":
+    def from_json(cls, data: bytes) -> Event:
         try:
             obj = json.loads(data)
         except ValueError as exc:
@@ -205,7 +205,7 @@ class Event:
         )
 
     @classmethod
-    def from_xml(cls, data: bytes) -> "Event":
+    def from_xml(cls, data: bytes) -> Event:
         try:
             root = ElementTree.fromstring(data)
         except ElementTree.ParseError as exc:

@@ -17,7 +17,8 @@ Rules:
 from __future__ import annotations
 
 import re
-from typing import Final, Iterator
+from collections.abc import Iterator
+from typing import Final
 
 from fsworker.esl.errors import FrameTooLargeError, RemoteProtocolError
 from fsworker.esl.frames import Frame, _new_frame, parse_header_block

@@ -8,11 +8,11 @@ which is what the recorded traces show. Outer frame headers are written as given
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 _UNSAFE = frozenset(b'\r\n "#%&+:;<=>?@[\\]^`{|}')
 _ENCODE_TABLE = [
-    ("%%%02X" % b) if (b < 32 or b >= 127 or b in _UNSAFE) else chr(b) for b in range(256)
+    f"%{b:02X}" if (b < 32 or b >= 127 or b in _UNSAFE) else chr(b) for b in range(256)
 ]
 
 

@@ -31,7 +31,7 @@ _ENGINE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,31}")
 _VOICE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 _PATH_RE = re.compile(r"[\w./\-+@:]+")
 # Characters that mean something to FreeSWITCH in an application argument.
-_SPECIAL = str.maketrans({c: " " for c in "|${}\\"})
+_SPECIAL = str.maketrans(dict.fromkeys("|${}\\", " "))
 _SPACES = re.compile(r"\s+")
 
 

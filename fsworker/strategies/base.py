@@ -265,7 +265,7 @@ def _user(endpoint: str) -> str:
     return _dehost(endpoint).rsplit("/", 1)[-1]
 
 
-def redial_endpoint(recorded: str, employee: str | None, catalog: "Catalog", field: str) -> str:
+def redial_endpoint(recorded: str, employee: str | None, catalog: Catalog, field: str) -> str:
     """How to ring again someone the switch rang: a known employee through their
     configured endpoint (a registered phone's contact in the recorded channel name can
     change; the configured ``user/101`` keeps working), preferring the configured one

@@ -29,8 +29,8 @@ from fsworker.strategies.base import (
     NoEmployeeCalls,
     Strategy,
     checked_endpoint,
-    redial_endpoint,
     dedupe,
+    redial_endpoint,
 )
 
 if TYPE_CHECKING:

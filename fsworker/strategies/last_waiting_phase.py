@@ -22,9 +22,8 @@ from fsworker.strategies.base import (
     DialSettings,
     DialStep,
     Strategy,
-    checked_endpoint,
-    redial_endpoint,
     employee_endpoints,
+    redial_endpoint,
 )
 from fsworker.strategies.last_attempted import last_attempted_plan
 

@@ -3,7 +3,7 @@ callback schedule; the attempt keeps its number."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from fsworker.calls import LossPlace, LostCall
 from fsworker.store.queue import TaskQueue
@@ -26,7 +26,7 @@ def test_new_higher_priority_rule_takes_over_waiting_task(run, sqlite_url) -> No
     assert run(*db, "employees", "add", "anna", "--endpoint", "user/101").code == 0
     assert run(*db, "rules", "add", "general", "--strategy", "employee", "--target", "anna",
                "--intervals", "3600").code == 0
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     task_id = _pending_task(sqlite_url, now - timedelta(minutes=1), now + timedelta(hours=1))
     assert run(*db, "scenarios", "add", "sales", "--extension", "5000").code == 0
     r = run(*db, "rules", "add", "sales first", "--place", "scenario", "--place-value", "sales",
@@ -43,7 +43,7 @@ def test_changed_callback_schedule_moves_the_scheduled_attempt(run, sqlite_url) 
     assert run(*db, "schedules", "add", "office", "--tz", "Europe/Moscow", "--weekly", "daily 00:00-24:00").code == 0
     assert run(*db, "rules", "add", "general", "--strategy", "employee", "--target", "anna",
                "--intervals", "3600", "--callback-schedule", "office").code == 0
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     due = now + timedelta(days=2)
     task_id = _pending_task(sqlite_url, now, due)
     # Only one weekday open now: the attempt moves into that day's window.

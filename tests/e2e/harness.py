@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import gevent
 
@@ -25,7 +25,7 @@ from fsworker.model import Employee, Group, Rule
 from fsworker.store import migrate
 from fsworker.store.repo import Repository
 
-START = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)  # a Monday
+START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # a Monday
 PASSWORD = "ClueCon"
 ENV = {"FSWORKER_ESL_PASSWORD": PASSWORD}
 
