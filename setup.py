@@ -1,3 +1,5 @@
+from glob import glob
+
 from setuptools import find_packages, setup
 
 setup(
@@ -7,8 +9,16 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["fsworker", "fsworker.*"]),
     include_package_data=True,
+    # Operator-facing templates live at the top of the repository; an installed wheel
+    # carries them under <prefix>/share/fsworker (fsworker.prompts finds them there).
+    data_files=[
+        ("share/fsworker/templates/hints", glob("templates/hints/*.j2")),
+        ("share/fsworker/templates/dialplan", glob("templates/dialplan/*")),
+        ("share/fsworker/contrib", ["contrib/systemd/fsworker.service", "contrib/grafana/fsworker-dashboard.json"]),
+        ("share/fsworker", ["fsworker.example.toml"]),
+    ],
     package_data={"fsworker": ["py.typed", "store/migrations/*.py", "store/migrations/versions/*.py",
-                               "store/alembic.ini", "prompts/templates/*"]},
+                               "store/migrations/script.py.mako", "store/alembic.ini"]},
     install_requires=[
         "greenswitch>=0.0.19",
         "gevent>=23.9",

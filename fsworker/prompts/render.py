@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,16 @@ from fsworker.prompts.facts import HintFacts, digits, strftime, time_zone
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "hints"
+def _default_templates_dir() -> Path:
+    """The repository's templates/hints (a checkout, an editable install), else the copy
+    an installed wheel puts under <prefix>/share/fsworker (setup.py data_files)."""
+    repo = Path(__file__).resolve().parents[2] / "templates" / "hints"
+    if repo.is_dir():
+        return repo
+    return Path(sys.prefix) / "share" / "fsworker" / "templates" / "hints"
+
+
+DEFAULT_TEMPLATES_DIR = _default_templates_dir()
 #: spoken when no template at all can be rendered
 BUILTIN_DEFAULTS = {"ru": "автоперезвон", "en": "auto callback"}
 MAX_OUTPUT_CHARS = 10_000  # before sanitizing and cutting to the speak limit
