@@ -95,7 +95,7 @@ def rule_to_dict(rule: Rule) -> dict[str, Any]:
         "enabled": rule.enabled,
         "place": rule.place.value,
         "place_value": rule.place_value,
-        "strategy": rule.strategy.value,
+        "strategy": str(rule.strategy),
         "target": rule.target,
         "hint_kind": rule.hint.kind.value,
         "hint_text": rule.hint.text or None,

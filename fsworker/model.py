@@ -263,6 +263,23 @@ STRATEGY_TARGET: dict[str, str | None] = {
 }
 
 
+def strategy_kind(value: object) -> StrategyKind | str:
+    """A built-in StrategyKind, or the name of a strategy registered by a plugin
+    (entry-point group ``fsworker.strategies``); anything else is refused."""
+    try:
+        return StrategyKind(value)
+    except ValueError:
+        pass
+    if isinstance(value, str) and _IDENT_RE.fullmatch(value):
+        from fsworker.strategies.registry import default_registry  # plugins load lazily
+
+        if value in default_registry:
+            return value
+    raise ValidationError(
+        "rule.strategy", value, f"one of {[s.value for s in StrategyKind]} or a registered plugin strategy"
+    )
+
+
 class HintKind(enum.StrEnum):
     """What the answering employee hears before the customer is dialled (R6)."""
 
@@ -312,12 +329,7 @@ class Rule:
             object.__setattr__(self, "place", LossPlace(self.place))
         except ValueError:
             raise ValidationError("rule.place", self.place, f"one of {[p.value for p in LossPlace]}") from None
-        try:
-            object.__setattr__(self, "strategy", StrategyKind(self.strategy))
-        except ValueError:
-            raise ValidationError(
-                "rule.strategy", self.strategy, f"one of {[s.value for s in StrategyKind]}"
-            ) from None
+        object.__setattr__(self, "strategy", strategy_kind(self.strategy))
         if isinstance(self.intervals, list):
             object.__setattr__(self, "intervals", tuple(self.intervals))
         self._check_place()
@@ -340,7 +352,13 @@ class Rule:
             _check_ident("rule.place_value", self.place_value)
 
     def _check_target(self) -> None:
-        needed = STRATEGY_TARGET[self.strategy]
+        needed = STRATEGY_TARGET.get(self.strategy, "plugin")
+        if needed == "plugin":
+            # a third-party strategy: its target (if any) is its own business, but it is
+            # still a plain name, never dial-string syntax
+            if self.target:
+                _check_name("rule.target", self.target)
+            return
         if needed is None:
             if self.target not in (None, ""):
                 raise ValidationError(
@@ -386,7 +404,7 @@ class Rule:
             out.append(("scenario", self.place_value))
         elif self.place is LossPlace.SITE and self.place_value:
             out.append(("site", self.place_value))
-        kind = STRATEGY_TARGET[self.strategy]
+        kind = STRATEGY_TARGET.get(self.strategy)
         if kind in ("group", "employee", "scenario") and self.target:
             out.append((kind, self.target))
         for s in (self.callback_schedule, self.applies_schedule):

@@ -137,7 +137,7 @@ def _rule_references(i: int, r: Any, known: dict[str, set[str]]) -> list[Problem
     kind = _PLACE_KIND.get(r.place)
     if kind and r.place_value not in known[kind]:
         out.append(Problem(path=f"rules[{i}].place_value", value=r.place_value, limit=f"an existing {kind}"))
-    target_kind = STRATEGY_TARGET[r.strategy]
+    target_kind = STRATEGY_TARGET.get(r.strategy)
     if target_kind in ("group", "employee", "scenario") and r.target not in known[target_kind]:
         out.append(Problem(path=f"rules[{i}].target", value=r.target, limit=f"an existing {target_kind}"))
     for attr in ("callback_schedule", "applies_schedule"):

@@ -130,7 +130,7 @@ def _changes(args: argparse.Namespace, old: Rule | None) -> dict[str, Any]:
         ch["place_value"] = args.place_value or None
     if args.strategy is not None:
         ch["strategy"] = args.strategy
-        if old is not None and args.strategy != old.strategy.value and args.target is None:
+        if old is not None and args.strategy != str(old.strategy) and args.target is None:
             ch["target"] = None
     if args.target is not None:
         ch["target"] = args.target or None
@@ -209,7 +209,7 @@ def _show_pairs(rule: Rule) -> list[tuple[str, Any]]:
     return [
         ("name", rule.name), ("position", rule.position), ("enabled", rule.enabled),
         ("place", f"{rule.place.value} {rule.place_value}" if rule.place_value else rule.place.value),
-        ("strategy", rule.strategy.value), ("target", rule.target),
+        ("strategy", str(rule.strategy)), ("target", rule.target),
         ("hint", hint), ("hint language", rule.hint.language),
         ("callback schedule", rule.callback_schedule or "any time"),
         ("applies schedule", rule.applies_schedule or "always"),
@@ -241,7 +241,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print_table(
         ("pos", "name", "enabled", "place", "strategy", "target", "intervals", "callback", "applies"),
         [(r.position, r.name, r.enabled, f"{r.place.value} {r.place_value}" if r.place_value else r.place.value,
-          r.strategy.value, r.target, r.intervals, r.callback_schedule, r.applies_schedule) for r in rules],
+          str(r.strategy), r.target, r.intervals, r.callback_schedule, r.applies_schedule) for r in rules],
         empty="no rules yet: add one with `fsworker rules add NAME --strategy ...`",
     )
     return EXIT_OK

@@ -17,8 +17,8 @@ from fsworker.model import (
     HintKind,
     Rule,
     ScheduleException,
-    StrategyKind,
     TimeWindow,
+    strategy_kind,
 )
 
 
@@ -28,7 +28,7 @@ def rule_to_row(rule: Rule) -> dict[str, Any]:
         "position": rule.position,
         "place": rule.place.value,
         "place_value": rule.place_value,
-        "strategy": rule.strategy.value,
+        "strategy": str(rule.strategy),
         "target": rule.target,
         "hint_kind": rule.hint.kind.value,
         "hint_text": rule.hint.text,
@@ -47,7 +47,7 @@ def rule_from_row(row: Mapping[str, Any]) -> Rule:
         name=row["name"],
         place=LossPlace(row["place"]),
         place_value=row["place_value"],
-        strategy=StrategyKind(row["strategy"]),
+        strategy=strategy_kind(row["strategy"]),
         target=row["target"],
         hint=Hint(kind=HintKind(row["hint_kind"]), text=row["hint_text"], language=row["hint_language"]),
         callback_schedule=row["callback_schedule"],

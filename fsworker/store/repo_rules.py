@@ -58,7 +58,7 @@ def rule_references(rule: Rule) -> list[tuple[str, str, str]]:
     refs: list[tuple[str, str, str]] = []
     if rule.place in _PLACE_KIND and rule.place_value:
         refs.append((_PLACE_KIND[rule.place], rule.place_value, "rule.place_value"))
-    kind = STRATEGY_TARGET[rule.strategy]
+    kind = STRATEGY_TARGET.get(rule.strategy)
     if kind in ("group", "employee", "scenario") and rule.target:
         refs.append((kind, rule.target, "rule.target"))
     if rule.callback_schedule:

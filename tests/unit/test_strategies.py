@@ -396,3 +396,21 @@ def test_entry_point_discovery(monkeypatch, caplog):
     with pytest.raises(UnknownStrategyError):
         reg.get("still_unknown")
     assert seen_groups == ["fsworker.strategies"]
+
+
+def test_a_plugin_strategy_can_be_named_by_a_rule(monkeypatch):
+    """A third-party strategy registered under a new kind is usable in a rule without
+    editing fsworker; an unregistered name is refused naming the field."""
+    reg = new_registry(entry_point_group=None)
+    monkeypatch.setattr(registry_mod, "default_registry", reg)
+    with pytest.raises(ValidationError) as ei:
+        Rule(name="r", strategy="first_employee")
+    assert ei.value.field == "rule.strategy"
+    reg.register("first_employee", FirstEmployeeOnly)
+    rule = Rule(name="r", strategy="first_employee", target="Anna")
+    assert rule.strategy == "first_employee"
+    p = registry_mod.get_strategy(rule.strategy).plan(rule=rule, catalog=catalog(), call=lost(), attempt=1,
+                                                      settings=DialSettings())
+    assert p.endpoints
+    with pytest.raises(ValidationError):
+        Rule(name="r", strategy="first_employee", target="x\ny")
