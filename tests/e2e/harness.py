@@ -198,3 +198,15 @@ class MultiHarness(Harness):
         for svc in self.extra:
             svc.stop(grace_s=1)
         super().close()
+
+
+CUSTOMER = "79161234567"
+DID = "74950000001"
+CUSTOMER_EP = f"sofia/gateway/pstn/{CUSTOMER}"
+
+
+def take_in(h: Harness, **kw) -> int:  # noqa: ANN003
+    """Place a lost call and wait until it became a task; returns the task id."""
+    h.lost_call(**kw)
+    assert h.run_until(lambda: len(h.tasks()) == 1, max_sim_s=30), "the lost call did not become a task"
+    return h.tasks()[0].task_id

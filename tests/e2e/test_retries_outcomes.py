@@ -15,17 +15,7 @@ import pytest
 from fsworker.esl.fake.directory import Behaviour
 from fsworker.model import Hint, HintKind, Schedule, TimeWindow, WeeklyWindow
 from fsworker.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
-from tests.e2e.harness import START, Harness, callback_legs
-
-CUSTOMER = "79161234567"
-DID = "74950000001"
-CUSTOMER_EP = f"sofia/gateway/pstn/{CUSTOMER}"
-
-
-def _take_in(h: Harness, **kw) -> int:
-    h.lost_call(**kw)
-    assert h.run_until(lambda: len(h.tasks()) == 1, max_sim_s=30), "the lost call did not become a task"
-    return h.tasks()[0].task_id
+from tests.e2e.harness import CUSTOMER_EP, START, Harness, callback_legs, take_in
 
 
 def _skip_to(h: Harness, when: datetime, chunk_s: float = 10.0) -> None:
@@ -55,7 +45,7 @@ def test_retries_follow_intervals_and_callback_schedule_until_success(harness) -
     h.add_rule(name="sales", strategy="group", target="sales", intervals=(60, 120, 300, 60, 60),
                callback_schedule="work")
     h.start()
-    task_id = _take_in(h)
+    task_id = take_in(h)
     lost_at = h.service.queue.lost_calls_for_task(task_id)[0].lost_at
     assert lost_at < START + timedelta(minutes=1)
     # attempt 1: lost_at + 60 s is before the window: shifted to 09:10
@@ -104,7 +94,7 @@ def test_attempts_run_out_after_the_fifth(harness) -> None:
     h.add_staff()
     h.add_rule(name="sales", strategy="group", target="sales", intervals=(30, 10, 10, 10, 10))
     h.start()
-    task_id = _take_in(h)
+    task_id = take_in(h)
     h.pbx.directory.set("user/101", Behaviour.answers(after=1))
     h.pbx.directory.set(CUSTOMER_EP, Behaviour.busy(after=1))
     assert h.run_until(lambda: h.task(task_id).status is TaskStatus.DONE, max_sim_s=400)
@@ -145,7 +135,7 @@ def test_attempt_outcome_is_recorded(harness, case: str) -> None:
     h.add_rule(name="sales", strategy="employee", target="ivanov", intervals=(60,),
                hint=Hint(kind=HintKind.TEXT, text="Это автоматический перезвон клиенту " * 8))
     h.start()
-    task_id = _take_in(h)
+    task_id = take_in(h)
     h.pbx.directory.set("user/101", employee_b)
     h.pbx.directory.set(CUSTOMER_EP, customer_b)
     assert h.run_until(lambda: h.task(task_id).status is TaskStatus.DONE, max_sim_s=300)
@@ -181,7 +171,7 @@ def test_lost_call_time_is_the_base_of_the_first_interval(harness) -> None:
     h.add_staff()
     h.add_rule(name="sales", strategy="group", target="sales", intervals=(90,))
     h.start()
-    task_id = _take_in(h)
+    task_id = take_in(h)
     lost = h.service.queue.lost_calls_for_task(task_id)[0]
     assert h.task(task_id).due_at == lost.lost_at + timedelta(seconds=90)
     assert lost.lost_at.tzinfo is not None and lost.lost_at >= START.astimezone(UTC)

@@ -10,18 +10,7 @@ from fsworker.calls import LossPlace
 from fsworker.esl.fake.directory import Behaviour
 from fsworker.model import Campaign, Hint, HintKind, Scenario, TargetKind
 from fsworker.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
-from tests.e2e.harness import Harness, callback_legs, dial_groups
-
-CUSTOMER = "79161234567"
-DID = "74950000001"
-CUSTOMER_EP = f"sofia/gateway/pstn/{CUSTOMER}"
-
-
-def _take_in(h: Harness, **kw) -> int:
-    """Place the lost call and wait until it became a task; returns the task id."""
-    h.lost_call(**kw)
-    assert h.run_until(lambda: len(h.tasks()) == 1, max_sim_s=30), "the lost call did not become a task"
-    return h.tasks()[0].task_id
+from tests.e2e.harness import CUSTOMER, CUSTOMER_EP, DID, Harness, callback_legs, dial_groups, take_in
 
 
 def _until_done(h: Harness, task_id: int, max_sim_s: float = 300) -> object:
@@ -65,7 +54,7 @@ def test_campaign_strategy_rings_the_campaign_target_group_with_a_text_hint(harn
                hint=Hint(kind=HintKind.TEXT, text="Перезвон по кампании {{ campaign }}, сайт {{ site }}, "
                                                   "номер {{ customer_digits }}"))
     h.start()
-    task_id = _take_in(h)
+    task_id = take_in(h)
     h.pbx.directory.set("user/103", Behaviour.answers(after=2))
     _customer_answers(h)
     task = _until_done(h, task_id)
@@ -92,7 +81,7 @@ def test_group_strategy_one_line_at_a_time_plays_a_file_hint(harness) -> None:
     h.add_rule(name="sales one by one", strategy="group", target="sales", intervals=(60,),
                hint=Hint(kind=HintKind.FILE, text="/var/lib/fsworker/hints/sales.wav"))
     h.start()
-    task_id = _take_in(h)
+    task_id = take_in(h)
     h.pbx.directory.set("user/102", Behaviour.answers(after=2))
     _customer_answers(h)
     task = _until_done(h, task_id)
@@ -113,7 +102,7 @@ def test_number_strategy_dials_the_rule_number_through_the_external_template(har
     h = harness
     h.add_rule(name="duty phone", strategy="number", target="79031112233", intervals=(60,))
     h.start()
-    task_id = _take_in(h)
+    task_id = take_in(h)
     duty = "sofia/gateway/pstn/79031112233"
     h.pbx.directory.set(duty, Behaviour.answers(after=2))
     _customer_answers(h)
@@ -134,7 +123,7 @@ def test_employee_strategy_rings_only_the_chosen_employee(harness) -> None:
     h.add_rule(name="secretary", strategy="employee", target="secretary", intervals=(60,),
                hint=Hint(kind=HintKind.TEXT, text="Клиент с сайта {{ site }}"))
     h.start()
-    task_id = _take_in(h)
+    task_id = take_in(h)
     h.pbx.directory.set("user/110", Behaviour.answers(after=4))
     # the others would answer at once: they must not be rung at all
     for ep in ("user/101", "user/102", "user/103"):
@@ -156,7 +145,7 @@ def test_last_attempted_grows_one_two_three_over_attempts(harness) -> None:
     h.add_rule(name="who was tried", strategy="last_attempted", intervals=(60, 60))
     h.start()
     # The lost call rang 101 and 102 together, then 103.
-    task_id = _take_in(h, ring=[["user/101", "user/102"], ["user/103"]])
+    task_id = take_in(h, ring=[["user/101", "user/102"], ["user/103"]])
     _customer_answers(h)
     # Attempt 1: nobody answers -> no_employee_answered; attempt 2 follows the same plan
     # and this time 103 answers.
@@ -190,7 +179,7 @@ def test_last_attempted_with_max_lines_slides_the_window(harness) -> None:
     h.add_staff(max_lines=2)
     h.add_rule(name="who was tried", strategy="last_attempted", intervals=(60,))
     h.start()
-    task_id = _take_in(h, ring=[["user/101"], ["user/102"], ["user/103"]], hangs_up_after=14)
+    task_id = take_in(h, ring=[["user/101"], ["user/102"], ["user/103"]], hangs_up_after=14)
     task = _until_done(h, task_id)
     assert task.end_reason is TaskEndReason.ATTEMPTS_EXHAUSTED
     assert [a.outcome for a in task.attempts] == [AttemptOutcome.NO_EMPLOYEE_ANSWERED]
@@ -259,7 +248,7 @@ def test_scenario_strategy_hands_the_callback_to_a_dialplan_extension(harness) -
     h.add_rule(name="to the IVR", strategy="scenario", target="ivr-sales", intervals=(60,),
                hint=Hint(kind=HintKind.TEXT, text="Сценарий {{ scenario }}"))
     h.start()
-    task_id = _take_in(h)
+    task_id = take_in(h)
     h.pbx.directory.set("loopback/5000/callback", Behaviour.answers(after=1))
     _customer_answers(h)
     task = _until_done(h, task_id)
