@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,7 +29,7 @@ from fsworker.esl.connection import ConnectionHooks, ConnectionState, ESLConnect
 from fsworker.esl.errors import ESLError
 from fsworker.esl.frames import Event
 from fsworker.health import Health, MetricsServer, ProbeResult
-from fsworker.intake import Intake
+from fsworker.intake import Intake, IntakeInterruptedError
 from fsworker.legs import WATCHED_EVENTS, LegWatcher
 from fsworker.metrics import Metrics
 from fsworker.outcomes import AttemptOutcome, SkipReason, TaskEndReason
@@ -264,22 +265,63 @@ class Service:
         for node in self.nodes:
             self.health.add_esl(node.name, lambda c=node.conn: ProbeResult(ok=c.is_connected, detail=c.state.value))
         self.metrics_server: MetricsServer | None = None
+        # Outcomes whose intake failed because the database was away, in order.
+        self._backlog: deque[tuple[LostCall | Contact, bool]] = deque(maxlen=100_000)
+        self._retrier: gevent.Greenlet | None = None
 
     # -- outcomes from detectors -----------------------------------------------------
     def handle_outcome(self, outcome: LostCall | Contact | IgnoredCall) -> None:
+        if isinstance(outcome, IgnoredCall):
+            return
+        if self._backlog:
+            # keep the detector's order (a contact before the loss that follows it)
+            self._queue_for_retry(outcome, recorded=False)
+            return
+        self._take_in(outcome, recorded=False)
+
+    def _take_in(self, outcome: LostCall | Contact, *, recorded: bool) -> bool:
+        """True when done; False when the database failed and it waits for a retry.
+        The detector yields a call once, so a failed intake is kept here, not lost."""
         try:
             if isinstance(outcome, LostCall):
-                self.intake.lost_call(outcome)
+                self.intake.lost_call(outcome, recorded=recorded)
                 if self.dispatcher is not None:
                     self.dispatcher.wake()
-            elif isinstance(outcome, Contact):
-                self.intake.contact(outcome)
+            else:
+                self.intake.contact(outcome)  # idempotent per call UUID
+            return True
+        except IntakeInterruptedError as exc:
+            self._queue_for_retry(outcome, recorded=True, error=exc)
         except StoreError as exc:
-            # The database went away: the call is kept in the log line so it can be
-            # re-entered; the detector will not yield it twice.
+            self._queue_for_retry(outcome, recorded=recorded, error=exc)
+        return False
+
+    def _queue_for_retry(self, outcome: LostCall | Contact, *, recorded: bool, error: Exception | None = None) -> None:
+        if error is not None:
             self.metrics.handler_error("intake")
-            log.error("call %s: intake failed: %s; the call was %r",
-                      getattr(outcome, "call_uuid", "?"), exc, outcome)
+            log.error("call %s: intake failed, kept for retry (%d waiting): %s",
+                      outcome.call_uuid, len(self._backlog) + 1, error)
+        if len(self._backlog) == self._backlog.maxlen:
+            dropped, _ = self._backlog.popleft()
+            log.error("call %s: intake backlog full (%d); dropped: %r", dropped.call_uuid, len(self._backlog), dropped)
+        self._backlog.append((outcome, recorded))
+        if self._retrier is None or self._retrier.dead:
+            self._retrier = gevent.spawn(self._retry_backlog)
+
+    def _retry_backlog(self) -> None:
+        delay = 0.5
+        while self._backlog:
+            gevent.sleep(delay)
+            while self._backlog:
+                outcome, recorded = self._backlog.popleft()
+                if not self._take_in(outcome, recorded=recorded):
+                    # it went back to the end: move it to the front to keep the order
+                    self._backlog.appendleft(self._backlog.pop())
+                    delay = min(delay * 2, 30.0)
+                    break
+                delay = 0.5
+            else:
+                log.info("intake backlog drained")
 
     def _employee_of(self, endpoint: str) -> str | None:
         emp = self.catalog().employee_by_endpoint.get(endpoint)

@@ -164,9 +164,19 @@ class Dispatcher:
             self._active[task.task_id] = task
             try:
                 self._run(task)
+            except StoreError as exc:
+                # The database went away mid-attempt: nothing more can be recorded now.
+                # The lease runs out and the task comes back; the worker goes on.
+                log.error("task %s attempt %s: database error, the task returns when its lease expires: %s",
+                          task.task_id, task.attempt_no, exc)
+                self._stopping.wait(max(self.settings.poll_s, 1.0))
             except Exception:  # noqa: BLE001 - one broken task must not kill the worker
                 log.exception("task %s: attempt %s crashed", task.task_id, task.attempt_no)
-                self._finish(task, None, AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="internal error"))
+                try:
+                    self._finish(task, None, AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR,
+                                                           detail="internal error"))
+                except StoreError as exc:
+                    log.error("task %s: could not record the crash: %s", task.task_id, exc)
             finally:
                 self._forget(task)
 

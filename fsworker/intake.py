@@ -22,13 +22,22 @@ from typing import Protocol
 from fsworker.calls import Contact, LostCall
 from fsworker.catalog import Catalog
 from fsworker.clock import Clock, SystemClock
-from fsworker.errors import FsworkerError
+from fsworker.errors import FsworkerError, InvalidNumberError
 from fsworker.outcomes import SkipReason, TaskEndReason
 from fsworker.planner import ScheduleNeverOpensError, first_due
 from fsworker.rules import Accept, IntakeFacts, Skip, decide
+from fsworker.store.errors import StoreError
 from fsworker.store.queue import TaskQueue
 
 log = logging.getLogger(__name__)
+
+
+class IntakeInterruptedError(FsworkerError):
+    """The database failed after the lost call was stored, before it was decided."""
+
+    def __init__(self, call_uuid: str, cause: Exception) -> None:
+        self.call_uuid = call_uuid
+        super().__init__(f"call {call_uuid}: stored, not yet decided: {cause}")
 
 
 class IntakeObserver(Protocol):
@@ -72,11 +81,23 @@ class Intake:
         self.clock = clock or SystemClock()
         self.observer: IntakeObserver = observer or NullObserver()
 
-    def lost_call(self, call: LostCall) -> IntakeResult:
+    def lost_call(self, call: LostCall, *, recorded: bool = False) -> IntakeResult:
+        """Take one lost call in. ``recorded``: this process already stored it (a retry
+        after ``IntakeInterruptedError``), so it is decided now, not skipped as a
+        duplicate."""
         now = self.clock.now()
-        if not self.queue.record_lost_call(call, now=now):
-            return IntakeResult(call_uuid=call.call_uuid, skip=SkipReason.DUPLICATE)
-        self.observer.lost_call(call)
+        if not recorded:
+            if not self.queue.record_lost_call(call, now=now):
+                return IntakeResult(call_uuid=call.call_uuid, skip=SkipReason.DUPLICATE)
+            self.observer.lost_call(call)
+        try:
+            return self._decide(call, now)
+        except StoreError as exc:
+            # Stored but not decided: the caller must retry with recorded=True, or the
+            # call would count as taken in by nobody.
+            raise IntakeInterruptedError(call.call_uuid, exc) from exc
+
+    def _decide(self, call: LostCall, now: datetime) -> IntakeResult:
         catalog = self.catalog()
         open_task = self.queue.open_task_for(call.customer_number)
         facts = IntakeFacts(
@@ -110,7 +131,7 @@ class Intake:
                 customer_number=call.customer_number, rule_name=rule.name, due_at=due,
                 lost_call_uuid=call.call_uuid, now=now,
             )
-        except FsworkerError as exc:
+        except InvalidNumberError as exc:  # D5; a database failure is not a skip
             log.warning("call %s: task not created: %s", call.call_uuid, exc)
             return self._skip(call, SkipReason.INVALID_NUMBER, str(exc))
         if created:
@@ -137,4 +158,4 @@ class Intake:
         return cancelled
 
 
-__all__ = ["Intake", "IntakeObserver", "IntakeResult", "NullObserver", "TaskEndReason"]
+__all__ = ["Intake", "IntakeInterruptedError", "IntakeObserver", "IntakeResult", "NullObserver", "TaskEndReason"]

@@ -108,3 +108,73 @@ def test_blacklisted_skip_is_recorded_with_its_reason(harness: Harness) -> None:
     assert h.run_until(lambda: service.observer.funnel.get("lost", 0) == 1, max_sim_s=30)
     assert service.queue.lost_call_skip_reason(uuid) is SkipReason.BLACKLISTED
     assert service.queue.list_tasks() == []
+
+
+def test_database_away_during_intake_loses_no_call(harness: Harness, monkeypatch) -> None:  # noqa: ANN001
+    """The database fails once before the lost call is stored and twice after it was
+    stored but before its task was created: the call waits in order and is taken in
+    when the database is back — not skipped as a 'duplicate' of itself."""
+    from fsworker.store.errors import StoreUnavailableError
+
+    h = harness
+    h.add_staff()
+    h.add_rule(name="sales group", strategy="group", target="sales", intervals=(3600,))
+    service = h.start()
+    failures = {"record_lost_call": 1, "create_or_join_task": 2}
+
+    def flaky(name: str):  # noqa: ANN202
+        real = getattr(service.queue, name)
+
+        def call(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+            if failures[name] > 0:
+                failures[name] -= 1
+                raise StoreUnavailableError("sqlite:///x", "database is gone")
+            return real(*a, **kw)
+
+        return call
+
+    for name in failures:
+        monkeypatch.setattr(service.queue, name, flaky(name))
+    uuid = h.lost_call(hangs_up_after=8)
+    # the retries back off in real time (0.5 s, 1 s, 2 s ...): let enough of it pass
+    assert h.run_until(lambda: len(service.queue.list_tasks()) == 1, max_sim_s=3000, real_timeout_s=30)
+    [task] = service.queue.list_tasks()
+    assert task.lost_call_uuids == (uuid,)
+    assert service.queue.lost_call_skip_reason(uuid) is None
+    assert failures == {"record_lost_call": 0, "create_or_join_task": 0}
+    assert service.observer.funnel.get("lost") == 1  # counted once, not per retry
+
+
+def test_database_away_when_recording_an_attempt_keeps_the_worker_and_the_task(harness: Harness, monkeypatch) -> None:  # noqa: ANN001, E501
+    """finish_attempt fails (database gone): the worker survives, the lease expires and
+    the task is attempted again; nothing is lost."""
+    from fsworker.esl.fake.directory import Behaviour
+    from fsworker.outcomes import TaskStatus
+    from fsworker.store.errors import StoreUnavailableError
+
+    h = harness
+    h.add_staff()
+    h.add_rule(name="sales group", strategy="group", target="sales", intervals=(60,))
+    service = h.start()
+    h.lost_call(hangs_up_after=8)
+    assert h.run_until(lambda: len(service.queue.list_tasks()) == 1, max_sim_s=30)
+    h.pbx.directory.set("user/101", Behaviour.answers(after=2))
+    h.pbx.directory.set("sofia/gateway/pstn/79161234567", Behaviour.answers(after=2, hangup_after=20))
+    real = service.queue.finish_attempt
+    failures = [1]
+
+    def flaky(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+        if failures[0]:
+            failures[0] -= 1
+            raise StoreUnavailableError("sqlite:///x", "database is gone")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(service.queue, "finish_attempt", flaky)
+    [task] = service.queue.list_tasks()
+    # the first attempt's outcome cannot be stored; the lease (30 s) expires, the task
+    # comes back and the second attempt's outcome is stored
+    assert h.run_until(lambda: h.task(task.task_id).status is TaskStatus.DONE, max_sim_s=400)
+    assert failures == [0]
+    done = h.task(task.task_id)
+    assert done.end_reason.value == "success"
+    assert all(not g.dead for g in service.dispatcher._workers)
