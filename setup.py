@@ -30,6 +30,6 @@ setup(
         # zoneinfo needs IANA data; tzdata supplies it where the OS does not
         "tzdata>=2024.1",
     ],
-    extras_require={"dev": ["pytest>=8", "ruff>=0.5"]},
+    extras_require={"dev": ["pytest>=8", "ruff>=0.5", "hypothesis>=6.100"]},
     entry_points={"console_scripts": ["fsworker=fsworker.cli.main:main"]},
 )

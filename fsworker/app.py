@@ -203,6 +203,7 @@ class NodeRuntime:
         except (ESLError, ValueError) as exc:
             log.warning("node %s: cannot reconcile tracked calls: %s", self.name, exc)
             return
+        self.watcher.reconcile(existing)
         for outcome in self.detector.reconcile(existing, all_tracked=True):
             self.service.handle_outcome(outcome)
 

@@ -12,7 +12,11 @@ Rules:
 - The customer is dialled only after the hint finished and only if the customer was
   not reached otherwise meanwhile (R17): ``cancelled()`` is asked right before; it
   answers None to go on, or the outcome to stop with (contact made, task cancelled).
-- Whatever happens, no leg of ours is left up when ``run`` returns.
+- Whatever happens, no leg of ours is left up when ``run`` returns, with one
+  exception: a bridged call interrupted by shutdown (``LeaveBridgedUp``) keeps talking,
+  and the next worker adopts it (recovery.py). Legs whose originate result was lost
+  with the link are hung up by their ``fsw_attempt_id`` tag once the link is back.
+- ``adopt`` follows a bridged call a lost worker left up: it dials nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from fsworker.legs import AttemptLegs, LegState, LegWatcher
 from fsworker.numbers import validate_number
 from fsworker.outcomes import AttemptOutcome
 from fsworker.prompts import PromptAction
+from fsworker.recovery import FoundLeg
 from fsworker.strategies import DialPlan, DialStep
 
 log = logging.getLogger(__name__)
@@ -53,12 +58,24 @@ class FlowSettings:
     max_call_s: float = 4 * 3600.0  #: a bridged call longer than this is cut
     command_timeout_s: float = 10.0
     job_grace_s: float = 15.0  #: wait for BACKGROUND_JOB this long past the ring timeout
+    max_cleanup_wait_s: float = 300.0  #: how long legs wait for a dropped link to hang them up
+
+
+class LeaveBridgedUp(gevent.GreenletExit):
+    """Raised into an attempt at shutdown: once the customer leg exists the call is left
+    to the next worker (which adopts it if bridged); earlier legs are hung up."""
+
+
+#: ``cancelled(phase)`` is asked before each employee step and before the customer.
+PHASE_EMPLOYEE = "employee"
+PHASE_CUSTOMER = "customer"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AttemptRequest:
     task_id: int
     attempt: int
+    attempt_id: int | None = None  #: the store's attempt row: tags every leg (fsw_attempt_id)
     customer_number: str
     customer_endpoint: str  #: dial string of the customer, built from a validated number
     customer_caller_id: str  #: what the customer sees: the number they dialled (D2)
@@ -95,32 +112,92 @@ class CallFlow:
         self.node = node
 
     # -- the attempt ---------------------------------------------------------------
-    def run(self, req: AttemptRequest, cancelled: Callable[[], AttemptOutcome | None] = lambda: None) -> AttemptResult:
+    def run(self, req: AttemptRequest,
+            cancelled: Callable[[str], AttemptOutcome | None] = lambda phase: None) -> AttemptResult:
         legs = AttemptLegs(req.task_id, req.attempt)
         self.watcher.register(legs)
         ours: list[str] = []
         tag = f"task {req.task_id} attempt {req.attempt}"
+        clean = False
+        keep_bridged = False
         try:
             try:
                 validate_number(req.customer_number, "customer_number")
                 validate_number(req.customer_caller_id, "customer_caller_id")
             except ValidationError as exc:
                 log.warning("%s: not dialling: %s", tag, exc)
+                clean = True
                 return AttemptResult(outcome=AttemptOutcome.INVALID_NUMBER, detail=str(exc))
-            return self._run(req, legs, ours, cancelled, tag)
+            result = self._run(req, legs, ours, cancelled, tag)
+            clean = result.outcome is not AttemptOutcome.SWITCH_ERROR
+            return result
         except ESLError as exc:
             log.warning("%s: switch error on node %s: %s", tag, self.node, exc)
             return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail=f"{type(exc).__name__}: {exc}")
+        except LeaveBridgedUp:
+            # Once the customer leg exists the call may be bridged by now (our view of the
+            # switch lags): leave it all to the next worker, which sees the switch's view
+            # and adopts a bridged call or hangs up the rest.
+            keep_bridged = len(ours) > 1 and not legs.leg(ours[-1]).hangup_us
+            if keep_bridged:
+                log.info("%s: shutting down with the customer leg up (%s); left for the next worker",
+                         tag, ", ".join(ours))
+            raise
         finally:
-            self._cleanup(legs, ours, tag)
+            if not keep_bridged:
+                self._cleanup(legs, ours, tag, req.attempt_id, sweep=not clean)
             self.watcher.unregister(legs)
+
+    def adopt(self, req: AttemptRequest, employee: FoundLeg, customer: FoundLeg) -> AttemptResult:
+        """Follow a bridged call that a lost worker left up until it ends; dial nothing."""
+        legs = AttemptLegs(req.task_id, req.attempt)
+        self.watcher.register(legs)
+        self.watcher.add_uuid(legs, employee.uuid)
+        self.watcher.add_uuid(legs, customer.uuid)
+        ours = [employee.uuid, customer.uuid]
+        tag = f"task {req.task_id} attempt {req.attempt}"
+        emp, cust = legs.leg(employee.uuid), legs.leg(customer.uuid)
+        for st, found in ((emp, employee), (cust, customer)):
+            st.endpoint = st.endpoint or found.endpoint
+            st.created_us = st.created_us or found.answered_us or 1
+            st.answered_us = st.answered_us or found.answered_us
+            st.bridged_us = st.bridged_us or found.bridged_us
+        base = {"employee_uuid": employee.uuid, "employee_endpoint": employee.endpoint or None,
+                "customer_uuid": customer.uuid}
+        try:
+            # Events from before we registered are lost: a leg that ended meanwhile
+            # is known only by its absence now (its talk lasted at least until the dump).
+            for st, found in ((emp, employee), (cust, customer)):
+                if not st.hangup_us and self.conn.api("uuid_exists", found.uuid,
+                                                      timeout=self.settings.command_timeout_s).strip() != "true":
+                    st.hangup_us = max(found.dumped_us, found.bridged_us) or 1
+                    st.cause = "ENDED_BEFORE_ADOPTION"
+            log.info("%s: adopted the call of employee %s (%s) and customer %s %s, bridged since %s",
+                     tag, employee.uuid, employee.endpoint, customer.uuid, req.customer_number, customer.bridged_us)
+            legs.wait(lambda: emp.hangup_us > 0 or cust.hangup_us > 0, self.settings.max_call_s)
+            talk_s = self._talk_seconds(emp, cust)
+            outcome = AttemptOutcome.SUCCESS if talk_s >= self.settings.min_talk_s else AttemptOutcome.CUSTOMER_SHORT_CALL
+            log.info("%s: adopted call of employee %s and customer %s ended after %.1fs of talk -> %s",
+                     tag, employee.uuid, customer.uuid, talk_s, outcome.value)
+            return AttemptResult(outcome=outcome, detail=f"adopted; talk {talk_s:.1f}s", talk_s=talk_s, **base)
+        except ESLError as exc:
+            log.warning("%s: switch error while following the adopted call: %s", tag, exc)
+            return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail=f"adopted; {type(exc).__name__}: {exc}",
+                                 **base)
+        finally:
+            self._cleanup(legs, ours, tag, None, sweep=False)
+            self.watcher.unregister(legs)
+
+    def hang_up(self, uuids: list[str], cause: str, tag: str) -> None:
+        for uuid in uuids:
+            self._kill(uuid, cause, tag)
 
     def _run(
         self,
         req: AttemptRequest,
         legs: AttemptLegs,
         ours: list[str],
-        cancelled: Callable[[], AttemptOutcome | None],
+        cancelled: Callable[[str], AttemptOutcome | None],
         tag: str,
     ) -> AttemptResult:
         s = self.settings
@@ -128,7 +205,7 @@ class CallFlow:
         causes: list[str] = []
         employee: str | None = None
         for i, step in enumerate(req.plan.steps, 1):
-            if (stop := cancelled()) is not None:
+            if (stop := cancelled(PHASE_EMPLOYEE)) is not None:
                 log.info("%s: %s for customer %s; not ringing employees", tag, stop.value, req.customer_number)
                 return AttemptResult(outcome=stop, rung=tuple(rung), causes=tuple(causes))
             log.info("%s: ringing employee step %d/%d %s: %s (%ss)", tag, i, len(req.plan.steps),
@@ -173,7 +250,7 @@ class CallFlow:
             log.warning("%s: hint to employee %s did not finish within %ss", tag, employee, s.hint_timeout_s)
             return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="hint did not finish", **base)
 
-        if (stop := cancelled()) is not None:
+        if (stop := cancelled(PHASE_CUSTOMER)) is not None:
             log.info("%s: %s for customer %s during the hint to employee %s; not dialling",
                      tag, stop.value, req.customer_number, employee)
             return AttemptResult(outcome=stop, **base)
@@ -188,6 +265,7 @@ class CallFlow:
             ("fsw_task_id", str(req.task_id)),
             ("fsw_attempt", str(req.attempt)),
             ("fsw_role", "customer"),
+            *self._attempt_tag(req),
             ("origination_caller_id_number", req.customer_caller_id),
             ("origination_caller_id_name", req.customer_caller_id),
             ("originate_timeout", str(s.customer_ring_timeout_s)),
@@ -250,6 +328,7 @@ class CallFlow:
             ("fsw_task_id", str(req.task_id)),
             ("fsw_attempt", str(req.attempt)),
             ("fsw_role", "employee"),
+            *self._attempt_tag(req),
             # D2: the employee sees the customer's number, and a name saying why.
             ("origination_caller_id_number", req.customer_number),
             ("origination_caller_id_name", s.employee_caller_id_name),
@@ -274,11 +353,43 @@ class CallFlow:
         except (ESLError, FsworkerError) as exc:
             log.debug("%s: uuid_kill %s: %s", tag, uuid, exc)
 
-    def _cleanup(self, legs: AttemptLegs, ours: list[str], tag: str) -> None:
-        for uuid in ours:
-            st = legs.legs.get(uuid)
-            if st is not None and st.hangup_us:
-                continue
-            if not self.conn.is_connected:
-                return
+    @staticmethod
+    def _attempt_tag(req: AttemptRequest) -> list[tuple[str, str]]:
+        return [("fsw_attempt_id", str(req.attempt_id))] if req.attempt_id is not None else []
+
+    def _cleanup(self, legs: AttemptLegs, ours: list[str], tag: str, attempt_id: int | None, *, sweep: bool) -> None:
+        """Hang up what is still ours. ``sweep``: the attempt ended on an error, so a
+        leg whose originate result never came back may be up too: hang up every leg
+        tagged with this attempt's id (now, or once the link is back)."""
+        up = [u for u in ours if not ((st := legs.legs.get(u)) is not None and st.hangup_us)]
+        sweep_id = attempt_id if sweep else None
+        if not up and sweep_id is None:
+            return
+        if self.conn.is_connected:
+            self._hang_up_now(up, sweep_id, tag)
+        else:
+            gevent.spawn(self._hang_up_when_back, up, sweep_id, tag)
+
+    def _hang_up_now(self, uuids: list[str], attempt_id: int | None, tag: str) -> None:
+        for uuid in uuids:
             self._kill(uuid, "NORMAL_CLEARING", tag)
+        if attempt_id is not None:
+            try:
+                self.conn.api("hupall", f"NORMAL_CLEARING fsw_attempt_id {attempt_id}",
+                              timeout=self.settings.command_timeout_s)
+            except (ESLError, FsworkerError) as exc:
+                log.warning("%s: hupall of attempt id %s failed: %s", tag, attempt_id, exc)
+
+    def _hang_up_when_back(self, uuids: list[str], attempt_id: int | None, tag: str) -> None:
+        """The link dropped mid-attempt: once it is back (same switch, calls still up),
+        hang up what the attempt left; after a restart they are gone anyway."""
+        deadline = gevent.get_hub().loop.now() + self.settings.max_cleanup_wait_s
+        while not self.conn.is_connected:
+            if gevent.get_hub().loop.now() > deadline:
+                log.warning("%s: link still down after %.0fs; legs %s left to the switch's timers "
+                            "(the task looks for them before its next attempt)", tag,
+                            self.settings.max_cleanup_wait_s, ", ".join(uuids) or "-")
+                return
+            gevent.sleep(0.5)
+        log.info("%s: link back; hanging up what the interrupted attempt left", tag)
+        self._hang_up_now(uuids, attempt_id, tag)

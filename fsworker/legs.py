@@ -47,6 +47,7 @@ class LegState:
     bridged_to: str | None = None
     hangup_us: int = 0
     cause: str = ""
+    last_us: int = 0  #: switch time of the latest event seen for the leg
     # (Application, Application-UUID, Application-Response) of finished applications.
     completed: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -77,6 +78,7 @@ class AttemptLegs:
         st = self.leg(uuid)
         name = ev.name
         ts = ev.timestamp_us
+        st.last_us = max(st.last_us, ts)
         if name == "CHANNEL_CREATE":
             st.created_us = st.created_us or ts
             st.endpoint = ev.get("Channel-Name", "") or ""
@@ -155,6 +157,22 @@ class LegWatcher:
                 return
             self._by_uuid[ev.uuid or ""] = target
         target.apply(ev)
+
+    def reconcile(self, existing: set[str]) -> list[str]:
+        """After a reconnect: legs we follow that the switch no longer has ended while
+        we could not see it (a restarted switch drops every call). They are marked hung
+        up at the last time we saw them, and their attempts woken. Returns their UUIDs."""
+        gone: list[str] = []
+        for legs in set(self._by_key.values()) | set(self._by_uuid.values()):
+            for st in legs.legs.values():
+                if st.created_us and not st.hangup_us and st.uuid not in existing:
+                    st.hangup_us = max(st.last_us, st.bridged_us, st.answered_us, st.created_us, 1)
+                    st.cause = "LOST_WITH_LINK"
+                    gone.append(st.uuid)
+                    log.warning("task %s attempt %s: leg %s vanished while the link was down",
+                                legs.task_id, legs.attempt, st.uuid)
+            legs.poke()
+        return gone
 
     def poke_all(self) -> None:
         for legs in set(self._by_key.values()):

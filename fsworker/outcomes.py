@@ -53,6 +53,7 @@ class AttemptOutcome(enum.StrEnum):
     INVALID_NUMBER = "invalid_number"  #: D5, no call placed
     SWITCH_ERROR = "switch_error"  #: the switch failed or the link dropped
     LEASE_LOST = "lease_lost"  #: the worker lost its lease (died, paused) mid-attempt
+    INTERRUPTED = "interrupted"  #: a lost worker's legs were still ringing or parked; hung up by the next worker
     SCENARIO_HANDOFF = "scenario_handoff"  #: R5g: handed to a dialplan scenario
     TARGET_NOT_FOUND = "target_not_found"  #: the strategy's group/employee/campaign/scenario is missing; no call placed
     INVALID_ENDPOINT = "invalid_endpoint"  #: D5: an employee endpoint failed validation; no call placed

@@ -47,6 +47,8 @@ class ClaimedTask:
     due_at: datetime
     created_at: datetime
     lease_expires_at: datetime
+    #: an earlier worker lost this task mid-attempt: look for its legs before dialling
+    recover_legs: bool = False
 
 
 _PG_CLAIM = text(
@@ -92,7 +94,7 @@ claimed AS (
     FROM pairs p
     WHERE t.id = p.id
     RETURNING t.id, t.customer_number, t.rule_id, t.rule_name, t.attempt_no, t.due_at, t.created_at,
-              t.lease_expires_at, p.slot
+              t.lease_expires_at, t.recover_legs, p.slot
 ),
 att AS (
     INSERT INTO attempts (task_id, attempt_no, customer_number, worker, started_at, detail)
@@ -107,7 +109,7 @@ taken AS (
     RETURNING rs.rule_id
 )
 SELECT c.id AS task_id, a.id AS attempt_id, c.customer_number, c.rule_id, c.rule_name, c.attempt_no,
-       c.due_at, c.created_at, c.lease_expires_at
+       c.due_at, c.created_at, c.lease_expires_at, c.recover_legs
 FROM claimed c JOIN att a ON a.task_id = c.id
 ORDER BY c.due_at, c.id
 """
@@ -214,7 +216,7 @@ freed AS (
 ),
 upd AS (
     UPDATE tasks t
-    SET lease_owner = NULL, lease_expires_at = NULL,
+    SET lease_owner = NULL, lease_expires_at = NULL, recover_legs = :recover_legs,
         status = CASE WHEN task.status = 'done' THEN 'done'
                       WHEN CAST(:next_due AS timestamptz) IS NOT NULL THEN 'pending' ELSE 'done' END,
         due_at = CASE WHEN task.status <> 'done' AND CAST(:next_due AS timestamptz) IS NOT NULL
@@ -269,7 +271,8 @@ def reap_expired(conn: Connection, now: datetime) -> list[int]:
     conn.execute(
         update(t.tasks)
         .where(t.tasks.c.id.in_(ids))
-        .values(lease_owner=None, lease_expires_at=None)
+        # The dead worker's legs may still ring or talk: the next claimer looks first.
+        .values(lease_owner=None, lease_expires_at=None, recover_legs=True)
     )
     conn.execute(
         update(t.tasks).where(and_(t.tasks.c.id.in_(ids), active)).values(status=TaskStatus.PENDING.value, due_at=now)
@@ -290,4 +293,5 @@ def _claimed(r: dict) -> ClaimedTask:  # type: ignore[type-arg]
         due_at=r["due_at"],
         created_at=r["created_at"],
         lease_expires_at=r["lease_expires_at"],
+        recover_legs=bool(r.get("recover_legs", False)),
     )

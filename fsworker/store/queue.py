@@ -274,10 +274,13 @@ class TaskQueue(StoreBase):
         call_uuids: Sequence[str] = (),
         talk_s: float | None = None,
         now: datetime | None = None,
+        recover_legs: bool = False,
     ) -> TaskStatus:
         """Record the in-flight attempt's outcome and free its rule slot; then either
         schedule the next attempt (``next_due``) or end the task (``end_reason``).
-        A task cancelled meanwhile stays ended. Returns the task's new status."""
+        A task cancelled meanwhile stays ended. ``recover_legs``: the attempt ended on a
+        switch error, so a leg of it may still be up: the next claimer looks first.
+        Returns the task's new status."""
         if (next_due is None) == (end_reason is None):
             raise ValidationError("finish_attempt", (next_due, end_reason), "exactly one of next_due / end_reason")
         now = aware(now)
@@ -286,7 +289,8 @@ class TaskQueue(StoreBase):
             params = {"task_id": task_id, "worker": worker_id, "now": now, "outcome": outcome.value,
                       "detail": detail[:2000], "employee": employee, "call_uuids": json.dumps(list(call_uuids)),
                       "talk_s": talk_s, "next_due": aware(next_due) if next_due is not None else None,
-                      "end_reason": TaskEndReason(end_reason).value if end_reason is not None else None}
+                      "end_reason": TaskEndReason(end_reason).value if end_reason is not None else None,
+                      "recover_legs": recover_legs}
             with self._tx() as conn:
                 new_status = finish_pg(conn, params)
                 if new_status is None:
@@ -308,7 +312,7 @@ class TaskQueue(StoreBase):
             if attempt_id is not None:
                 conn.execute(update(t.rule_slots).where(t.rule_slots.c.attempt_id == attempt_id)
                              .values(attempt_id=None, task_id=None))
-            values: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}
+            values: dict[str, object] = {"lease_owner": None, "lease_expires_at": None, "recover_legs": recover_legs}
             status = TaskStatus(task.status)
             if status is not TaskStatus.DONE:
                 if next_due is not None:
@@ -324,9 +328,11 @@ class TaskQueue(StoreBase):
                  f" ({end_reason})" if end_reason else f" next due {next_due}" if next_due else "")
         return status
 
-    def release(self, task_id: int, worker_id: str, *, now: datetime | None = None) -> bool:
+    def release(self, task_id: int, worker_id: str, *, now: datetime | None = None,
+                recover_legs: bool = False) -> bool:
         """Give a leased task back without counting an attempt (graceful shutdown).
-        False if the worker no longer held it."""
+        ``recover_legs``: legs of the attempt may still be up (a bridged call left to
+        talk), so the next claimer adopts them. False if the worker no longer held it."""
         with self._tx() as conn:
             try:
                 task = self._leased(conn, task_id, worker_id)
@@ -340,6 +346,8 @@ class TaskQueue(StoreBase):
                              .values(attempt_id=None, task_id=None))
                 conn.execute(t.attempts.delete().where(t.attempts.c.id.in_(attempt_ids)))
             values: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}
+            if recover_legs:
+                values["recover_legs"] = True
             if task.status == TaskStatus.ACTIVE.value:
                 values["status"] = TaskStatus.PENDING.value
             conn.execute(update(t.tasks).where(t.tasks.c.id == task_id).values(values))

@@ -230,6 +230,9 @@ tasks = Table(
     Column("end_reason", String(40), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("ended_at", UTCDateTime, nullable=True),
+    # Set when a worker lost its lease or released the task with legs maybe still up
+    # on a switch: the next claimer looks for them (fsw_task_id) before dialling (rev 0003).
+    Column("recover_legs", Boolean, nullable=False, server_default=text("false")),
     CheckConstraint("status IN ('pending', 'active', 'done')", name="status"),
     CheckConstraint("(status = 'done') = (end_reason IS NOT NULL)", name="end_reason"),
     # D1: one open task per customer number.

@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from fsworker.errors import FsworkerError
 from fsworker.esl.fake import control
@@ -169,6 +170,18 @@ def _uuid_getvar(pbx: FakePBX, arg: str) -> str:
     uuid, _, name = arg.partition(" ")
     ch = _channel(pbx, uuid)
     return ch.variables.get(name.strip(), "_undef_")
+
+
+def _uuid_dump(pbx: FakePBX, arg: str) -> str:
+    """The channel's CHANNEL_DATA headers and variables, as FreeSWITCH's uuid_dump:
+    ``Key: url-encoded value`` lines by default, one JSON object with ``json``."""
+    uuid, _, fmt = arg.strip().partition(" ")
+    ch = _channel(pbx, uuid)
+    headers = [("Event-Name", "CHANNEL_DATA"), *ch.channel_headers("CHANNEL_DATA")]
+    headers += [("variable_" + k, v) for k, v in ch.variables.items()]
+    if fmt.strip().lower() == "json":
+        return json.dumps(dict(headers))
+    return "".join(f"{k}: {quote(v, safe='')}\n" for k, v in headers)
 
 
 def _uuid_setvar(pbx: FakePBX, arg: str) -> str:
@@ -349,7 +362,7 @@ def _hupall(pbx: FakePBX, arg: str) -> str:
 
 _COMMANDS: dict[str, Callable[[FakePBX, str], Any]] = {
     "status": _status, "originate": originate, "uuid_kill": _uuid_kill,
-    "uuid_exists": _uuid_exists, "uuid_getvar": _uuid_getvar, "uuid_setvar": _uuid_setvar,
+    "uuid_exists": _uuid_exists, "uuid_getvar": _uuid_getvar, "uuid_dump": _uuid_dump, "uuid_setvar": _uuid_setvar,
     "uuid_broadcast": _uuid_broadcast, "uuid_transfer": _uuid_transfer,
     "uuid_bridge": _uuid_bridge, "show": _show, "hupall": _hupall,
     # fake-only: drive the standalone switch (fsworker fake-switch call / endpoint ...)

@@ -1,0 +1,103 @@
+"""A worker that stops mid-call: the next one finds the call by its fsw_task_id tags and
+adopts it (bridged) or hangs up what was left (not bridged) — never rings twice."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gevent
+
+from fsworker.esl.fake.directory import Behaviour
+from fsworker.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
+from tests.e2e.harness import ENV, Harness, callback_legs
+
+CUSTOMER_EP = "sofia/gateway/pstn/79161234567"
+
+
+def _second_worker(h: Harness):  # noqa: ANN202
+    from fsworker.app import Service
+
+    cfg = dataclasses.replace(h.config, worker=dataclasses.replace(h.config.worker, worker_id="second"))
+    svc = Service(cfg, clock=h.clock, environ=ENV)
+    svc.start(metrics=False)
+    assert svc.wait_connected(5)
+    return svc
+
+
+def _overlaps(legs: list) -> bool:  # noqa: ANN001
+    spans = sorted((leg.started_at, leg.ended_at if leg.ended_at is not None else float("inf")) for leg in legs)
+    return any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_shutdown_leaves_the_bridged_call_and_the_next_worker_adopts_it(harness: Harness) -> None:
+    h = harness
+    h.add_staff()
+    h.add_rule(name="sales group", strategy="group", target="sales", intervals=(60,))
+    h.start()
+    pbx = h.pbx
+    h.lost_call(hangs_up_after=12)
+    assert h.run_until(lambda: len(h.tasks()) == 1, max_sim_s=30)
+    pbx.directory.set("user/102", Behaviour.answers(after=2))
+    pbx.directory.set(CUSTOMER_EP, Behaviour.answers(after=3, hangup_after=120))
+    [task] = h.tasks()
+    def bridged() -> bool:
+        return any((ch := pbx.channels.get(leg.uuid)) is not None and ch.alive and ch.bridged_to
+                   for leg in callback_legs(pbx, task.task_id, "customer"))
+    assert h.run_until(bridged, max_sim_s=200)
+    # Shut down with no grace: the bridged call must keep talking, the task go back.
+    h.service.stop(grace_s=0)
+    h.service = None
+    [cust] = callback_legs(pbx, task.task_id, "customer")
+    assert cust.ended_at is None, "the bridged call was cut at shutdown"
+    second = _second_worker(h)
+    try:
+        assert h.run_until(lambda: second.queue.get_task(task.task_id).status is TaskStatus.DONE, max_sim_s=300)
+        done = second.queue.get_task(task.task_id)
+    finally:
+        second.stop(grace_s=1)
+    assert done.end_reason is TaskEndReason.SUCCESS
+    assert [a.outcome for a in done.attempts] == [AttemptOutcome.SUCCESS]
+    assert "adopted" in done.attempts[0].detail
+    # Nobody was dialled again: one customer leg, one employee dial.
+    assert len(callback_legs(pbx, task.task_id, "customer")) == 1
+    assert not _overlaps([leg for leg in pbx.legs.legs if leg.endpoint == CUSTOMER_EP])
+
+
+def test_legs_left_ringing_are_hung_up_before_the_next_attempt(harness: Harness) -> None:
+    h = harness
+    h.config = dataclasses.replace(h.config, worker=dataclasses.replace(h.config.worker, lease_s=10))
+    h.add_staff()
+    h.add_rule(name="sales group", strategy="group", target="sales", intervals=(60, 60))
+    h.start()
+    pbx = h.pbx
+    h.lost_call(hangs_up_after=12)
+    assert h.run_until(lambda: len(h.tasks()) == 1, max_sim_s=30)
+    pbx.directory.set("user/102", Behaviour.answers(after=2))
+    pbx.directory.set(CUSTOMER_EP, Behaviour.rings())
+    [task] = h.tasks()
+    assert h.run_until(lambda: bool(callback_legs(pbx, task.task_id, "customer")), max_sim_s=200)
+    # The worker vanishes without a word (as after kill -9): its greenlets stop, its
+    # link goes, nothing is cleaned up or recorded.
+    svc = h.service
+    h.service = None
+    svc.dispatcher._heart.kill(block=True)
+    for g in list(svc.dispatcher._pool) + svc.dispatcher._workers:
+        g.kill(exception=gevent.GreenletExit, block=False)
+        g._run = None
+    for node in svc.nodes:
+        node.conn.close()
+    gevent.sleep(0.2)
+    second = _second_worker(h)
+    try:
+        def customer_rung_again() -> bool:
+            return len(callback_legs(pbx, task.task_id, "customer")) >= 2
+        # the first attempt counts (the customer had been rung); the second comes 60 s later
+        assert h.run_until(lambda: len(second.queue.get_task(task.task_id).attempts) >= 2
+                           and second.queue.get_task(task.task_id).attempts[1].outcome is not None, max_sim_s=120)
+        view = second.queue.get_task(task.task_id)
+        assert [a.outcome for a in view.attempts][:2] == [AttemptOutcome.LEASE_LOST, AttemptOutcome.INTERRUPTED]
+        assert all(leg.ended_at is not None for leg in callback_legs(pbx, task.task_id))
+        assert not customer_rung_again()
+    finally:
+        second.stop(grace_s=1)
+    assert not _overlaps([leg for leg in pbx.legs.legs if leg.endpoint == CUSTOMER_EP])
