@@ -55,12 +55,13 @@ def _check_ident(field_name: str, value: object) -> str:
 def validate_endpoint(value: object, field_name: str = "endpoint") -> str:
     """An employee endpoint as FreeSWITCH dials it: ``user/101``,
     ``sofia/internal/101@pbx``, ``sofia/gateway/gw/79160000000``."""
-    if not isinstance(value, str) or not _ENDPOINT_RE.fullmatch(value) or len(value) > 200:
+    # ":_:" is FreeSWITCH's enterprise-originate separator: it would ring a second leg.
+    if not isinstance(value, str) or not _ENDPOINT_RE.fullmatch(value) or len(value) > 200 or ":_:" in value:
         raise ValidationError(
             field_name,
             value,
             "a FreeSWITCH endpoint such as user/101 or sofia/gateway/gw/79160000000 "
-            "(letters, digits, . _ + - @ : = ; ~ and '/', no spaces, commas, pipes or braces)",
+            "(letters, digits, . _ + - @ : = ; ~ and '/', no spaces, commas, pipes, braces or ':_:')",
         )
     return value
 

@@ -6,10 +6,14 @@ Rules:
   number that is not digits with one optional leading '+' raises ``InvalidNumberError``
   (``fsworker.numbers.validate_number``). Nothing is "cleaned" silently.
 - A command is one line ended by a blank line, so no value may carry CR, LF or NUL.
-  Dial strings get stricter rules: ',' and '|' separate endpoints, '{' '}' '[' ']'
-  open and close variable blocks, a space ends the originate argument. Endpoints come
-  from ``fsworker.model.validate_endpoint``; channel-variable values have ',' escaped as
-  FreeSWITCH expects (``\\,``) and every other dial-string metacharacter rejected.
+  Dial strings get stricter rules: ',' and '|' separate endpoints (and ':_:' separates
+  enterprise-originate groups), '{' '}' '[' ']' open and close variable blocks, a space
+  ends the originate argument. Endpoints come from ``fsworker.model.validate_endpoint``
+  (and may not hold ':_:'); channel-variable values have ',' escaped as FreeSWITCH
+  expects (``\\,``) and every other dial-string metacharacter rejected.
+- Arguments the switch splits on spaces (``switch_separate_string``: originate,
+  uuid_broadcast, uuid_setvar) read ``'`` as a quote and ``\\`` as an escape (``\\n`` is a
+  newline, ``\\s`` a space), so untrusted parts of them may carry neither.
 - Free text (a speak hint) travels only as a ``sendmsg`` body counted by Content-Length,
   never as a header value or an api argument.
 - The password is never part of an error message, a log line or a repr.
@@ -21,6 +25,7 @@ import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from fsworker.errors import InvalidNumberError
 from fsworker.esl.errors import LocalProtocolError
@@ -67,11 +72,15 @@ _APP_NAME = re.compile(r"[a-z0-9_]{1,64}")
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _CAUSE = re.compile(r"[A-Z_]{1,64}")
 _TOKEN = re.compile(r"[A-Za-z0-9_.+*#@:\-]{1,128}")  # extension, context, dialplan
+_ENTERPRISE_DELIM = ":_:"  # switch_ivr_enterprise_originate's separator
+# A quote or an escape in a space-split argument (see the module rules).
+_SPLIT_META = re.compile(r"['\\]")
 # Inside {...} FreeSWITCH splits on ',' (escapable as '\,'); everything else that could
 # end the block, open another one, quote, escape, or end the argument is refused.
 _VAR_VALUE_FORBIDDEN = re.compile(r"[\x00-\x20\x7f{}\[\]'\"\\|^]")
 MAX_VALUE_LEN = 1024
 MAX_BODY_LEN = 64 * 1024
+_E = TypeVar("_E", bound=enum.Enum)
 
 
 class EventFormat(enum.StrEnum):
@@ -91,6 +100,15 @@ class DialMode(enum.StrEnum):
 
 def _fail(field: str, value: object, limit: str) -> LocalProtocolError:
     return LocalProtocolError(field, value, limit)
+
+
+def _member(field: str, cls: type[_E], value: object) -> _E:
+    """An enum member from a member or its value; anything else is a LocalProtocolError
+    (the enum's own ValueError would not name the field)."""
+    try:
+        return cls(value)
+    except ValueError:
+        raise _fail(field, value, "one of " + ", ".join(repr(m.value) for m in cls)) from None
 
 
 def _line(field: str, value: object, *, allow_empty: bool = True) -> str:
@@ -143,7 +161,7 @@ def _event_names(field: str, names: Iterable[str]) -> list[str]:
 
 def event(names: Iterable[str], fmt: EventFormat | str = EventFormat.PLAIN) -> bytes:
     """``event plain|json|xml NAME ...`` (CUSTOM subclasses follow the word CUSTOM)."""
-    fmt = EventFormat(fmt)
+    fmt = _member("format", EventFormat, fmt)
     return _frame(f"event {fmt.value} " + " ".join(_event_names("events", names)))
 
 
@@ -278,7 +296,10 @@ def dial_string(
     if not endpoints:
         raise _fail("endpoints", endpoints, "at least one endpoint")
     eps = [validate_endpoint(ep, f"endpoints[{i}]") for i, ep in enumerate(endpoints)]
-    return channel_variables(variables) + DialMode(mode).value.join(eps)
+    for i, ep in enumerate(eps):
+        if _ENTERPRISE_DELIM in ep:
+            raise _fail(f"endpoints[{i}]", ep, "must not contain ':_:' (FreeSWITCH's enterprise-originate separator)")
+    return channel_variables(variables) + _member("mode", DialMode, mode).value.join(eps)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -299,8 +320,8 @@ class App:
     def __post_init__(self) -> None:
         _match("app", self.name, _APP_NAME, "lower-case letters, digits, '_'")
         _line("app.arg", self.arg)
-        if re.search(r"[\s()']", self.arg):
-            raise _fail("app.arg", self.arg, "no spaces, parentheses or quotes in an inline app argument")
+        if re.search(r"[\s()'\\]", self.arg):
+            raise _fail("app.arg", self.arg, "no spaces, parentheses, quotes or '\\' in an inline app argument")
 
     def render(self) -> str:
         return f"&{self.name}({self.arg})"
@@ -374,6 +395,9 @@ def uuid_broadcast(uuid: str, app: str, arg: str = "", *, leg: str = "aleg") -> 
     _line("app.arg", arg)
     if re.search(r"\s", arg):
         raise _fail("app.arg", arg, "no whitespace (uuid_broadcast splits its argument on spaces)")
+    if _SPLIT_META.search(arg):
+        # A quote would swallow the leg argument; an escape would turn into a newline.
+        raise _fail("app.arg", arg, "no quote or '\\' (uuid_broadcast splits its argument on spaces)")
     path = f"{app}::{arg}" if arg else app
     return api("uuid_broadcast", f"{_uuid(uuid)} {path} {leg}")
 
@@ -392,4 +416,7 @@ def uuid_setvar(uuid: str, name: str, value: str | None = None) -> bytes:
     if value is None:
         return api("uuid_setvar", f"{_uuid(uuid)} {name}")
     _line(f"variables.{name}", value)
+    if _SPLIT_META.search(value):
+        # The switch strips paired quotes and reads escapes: the value would not arrive as given.
+        raise _fail(f"variables.{name}", value, "no quote or '\\' (uuid_setvar's argument is split on spaces)")
     return api("uuid_setvar", f"{_uuid(uuid)} {name} {value}")

@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
-from fsworker.esl.errors import RemoteProtocolError
+from fsworker.esl.errors import FrameTooLargeError, RemoteProtocolError
 
 UNDEF = "_undef_"
+# More significant digits than this is above every size cap (and int() refuses more
+# than 4300 digits with a ValueError, which must not escape the parser).
+_MAX_LENGTH_DIGITS = 15
 
 # One header line: "Name: value". Keys never contain ':' or a newline.
 _HEADER_LINE = re.compile(r"([^:\n]+): ?([^\n]*)")
@@ -178,22 +181,27 @@ class Event:
     def from_json(cls, data: bytes) -> Event:
         try:
             obj = json.loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: "[[[[..." nested deeper than the interpreter's limit.
             raise RemoteProtocolError(f"text/event-json body is not JSON: {exc}") from exc
         if not isinstance(obj, dict):
             raise RemoteProtocolError("text/event-json body is not a JSON object")
         body = obj.pop("_body", "")
         raw: dict[str, str] = {}
         pairs: list[tuple[str, str]] | None = None
-        for k, v in obj.items():
-            if isinstance(v, list):
-                # FreeSWITCH serializes array headers as JSON arrays; plain would say
-                # ARRAY::a|:b, which is what get() returns for parity.
-                pairs = pairs if pairs is not None else []
-                pairs.extend((k, str(x)) for x in v)
-                raw[k] = "ARRAY::" + "|:".join(str(x) for x in v)
-            else:
-                raw[k] = str(v)
+        try:
+            for k, v in obj.items():
+                if isinstance(v, list):
+                    # FreeSWITCH serializes array headers as JSON arrays; plain would say
+                    # ARRAY::a|:b, which is what get() returns for parity.
+                    pairs = pairs if pairs is not None else []
+                    pairs.extend((k, str(x)) for x in v)
+                    raw[k] = "ARRAY::" + "|:".join(str(x) for x in v)
+                else:
+                    raw[k] = str(v)
+        except RecursionError as exc:
+            # str() of a value nested nearly as deep as json.loads allowed.
+            raise RemoteProtocolError(f"text/event-json value nested too deeply: {exc}") from exc
         if pairs is not None:
             pairs = [(k, v) for k, v in raw.items() if not raw[k].startswith("ARRAY::")] + pairs
         return cls(
@@ -206,6 +214,10 @@ class Event:
 
     @classmethod
     def from_xml(cls, data: bytes) -> Event:
+        if b"<!DOCTYPE" in data:
+            # FreeSWITCH's XML events carry no DTD; with one, entity expansion costs
+            # ~0.2 s of CPU per 400-byte event before expat's amplification limit trips.
+            raise RemoteProtocolError("text/event-xml body declares a DTD")
         try:
             root = ElementTree.fromstring(data)
         except ElementTree.ParseError as exc:
@@ -328,10 +340,18 @@ def _int(value: str | None) -> int:
         return 0
 
 
-def _content_length(value: str) -> int:
-    if not value.isdigit():
-        raise RemoteProtocolError(f"Content-Length is not a non-negative integer: {value[:40]!r}")
-    return int(value)
+def _content_length(value: str, offset: int | None = None) -> int:
+    """A Content-Length value: ASCII digits only.
+
+    ``str.isdigit`` alone admits '²' (which ``int`` refuses with a ValueError) and other
+    scripts' digits (which ``int`` reads); a run of digits longer than ``int`` accepts
+    is refused as too large before it is converted."""
+    if not (value.isascii() and value.isdigit()):
+        raise RemoteProtocolError(f"Content-Length is not a non-negative integer: {value[:40]!r}", offset)
+    digits = value.lstrip("0")
+    if len(digits) > _MAX_LENGTH_DIGITS:
+        raise FrameTooLargeError(f"Content-Length of {len(digits)} digits exceeds every size cap", offset)
+    return int(digits or "0")
 
 
 # Content types FreeSWITCH sends on an inbound connection.

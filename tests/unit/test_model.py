@@ -161,3 +161,13 @@ def test_time_window_whole_day_allowed_empty_rejected() -> None:
     assert whole.until_midnight and not whole.crosses_midnight
     with pytest.raises(ValidationError, match="start and end must differ"):
         TimeWindow(start=time(9), end=time(9))
+
+
+def test_endpoint_with_the_enterprise_originate_separator_is_refused() -> None:
+    import pytest
+
+    from fsworker.errors import ValidationError
+    from fsworker.model import validate_endpoint
+
+    with pytest.raises(ValidationError, match="':_:'"):
+        validate_endpoint("user/1:_:sofia/gateway/x/900", "employee.endpoints[0]")
