@@ -10,6 +10,12 @@ Rules:
 - A repeated header keeps its last value for ``get`` (as FreeSWITCH's own event
   serializer lets the last one win); ``get_all`` returns every value in wire order.
 - ``_undef_`` is FreeSWITCH's spelling of "no value": ``get`` treats it as absent.
+- On first read a plain event's whole block is split and checked. A block of
+  FreeSWITCH's own shape (ASCII, every line one ``Name: value`` with no other ':' or
+  ' ', one blank line at the end: proved in C, without an object per line) is split
+  as bytes and only the values read are decoded; any other block takes the general
+  text split, which raises for a line without separator. Both give the same names and
+  values (``tests/unit/test_parser_lazy.py``).
 """
 
 from __future__ import annotations
@@ -25,12 +31,19 @@ from xml.etree import ElementTree
 from fsworker.esl.errors import FrameTooLargeError, RemoteProtocolError
 
 UNDEF = "_undef_"
+_UNDEF_BYTES = b"_undef_"
 # More significant digits than this is above every size cap (and int() refuses more
 # than 4300 digits with a ValueError, which must not escape the parser).
 _MAX_LENGTH_DIGITS = 15
 
 # One header line: "Name: value". Keys never contain ':' or a newline.
 _HEADER_LINE = re.compile(r"([^:\n]+): ?([^\n]*)")
+# translate() deletes these: what is left of a block is its shape, b": \n" per line.
+_NOT_SHAPE = bytes(c for c in range(256) if c not in b": \n")
+_LINE_SHAPE = b": \n"
+# Header names as the bytes keys of a split plain event (bounded: names are few).
+_KEYS: dict[str, bytes] = {}
+_MAX_KEYS = 4096
 
 
 def _unquote(value: str) -> str:
@@ -50,6 +63,17 @@ def _unquote(value: str) -> str:
         except ValueError:
             pass
     return unquote(value)
+
+
+def _key(name: str) -> bytes | None:
+    """``name`` as a key of a bytes-split event; None if no key can equal it."""
+    try:
+        key = name.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no decoded header name holds one
+        return None
+    if len(_KEYS) < _MAX_KEYS:
+        _KEYS[name] = key
+    return key
 
 
 def _decode(value: str) -> str:
@@ -107,7 +131,7 @@ class Event:
     ``get`` returns decoded values; ``raw`` the values as they were on the wire.
     """
 
-    __slots__ = ("content_type", "_body", "_data", "_raw", "_pairs", "_cache", "_encoded")
+    __slots__ = ("content_type", "_body", "_data", "_raw", "_braw", "_pairs", "_cache", "_encoded")
 
     def __init__(
         self,
@@ -123,8 +147,11 @@ class Event:
         self._data = body if raw is None else b""
         self._body = body if raw is not None else b""
         self._raw = raw
-        # Only kept when a header repeats: most events have no repeats.
-        self._pairs = pairs
+        # A plain event split as bytes (see _split): raw names -> raw values.
+        self._braw: dict[bytes, bytes] | None = None
+        # Only kept when a header repeats: most events have no repeats. Pairs of bytes
+        # when the event was split as bytes.
+        self._pairs: list[tuple[str, str]] | list[tuple[bytes, bytes]] | None = pairs
         self._cache: dict[str, str] | None = None  # decoded values that held a '%'
         self._encoded = encoded
 
@@ -137,8 +164,40 @@ class Event:
         Event-Name, so events a consumer skips by name cost almost nothing."""
         return cls(None, data)
 
-    def _split(self) -> dict[str, str]:
+    def _split(self) -> None:
+        """Split ``_data``: sets ``_braw`` (the common shape) or ``_raw`` (any other)."""
         data = self._data
+        if data.endswith(b"\n\n") and data.isascii():
+            # FreeSWITCH's shape: every line "Name: value", names and URL-encoded values
+            # free of ':', ' ' and newlines, the block ending with the only blank line.
+            # One translate() (C, no object per line) proves it: what is left is
+            # b": \n" per line and the final b"\n". No earlier blank line, no own body.
+            shape = data.translate(None, _NOT_SHAPE)
+            lines = (len(shape) - 1) // 3
+            if shape == _LINE_SHAPE * lines + b"\n":
+                # The final b"\n\n" becomes two empty parts, dropped (cheaper than
+                # copying the block without it).
+                parts = data.replace(b"\n", b": ").split(b": ")
+                del parts[-2:]
+                # Each line holds one ':' and one ' '; exactly `lines` separators means
+                # they are adjacent in every line ("a:b c" takes the general split).
+                if len(parts) == 2 * lines:
+                    it = iter(parts)
+                    braw = dict(zip(it, it))  # built in C; a repeated name keeps its last value
+                    if len(braw) != lines:
+                        self._pairs = list(zip(parts[::2], parts[1::2]))
+                    length = braw.get(b"Content-Length")
+                    if length is not None:
+                        n = _content_length(length.decode("ascii"))
+                        if n:
+                            raise RemoteProtocolError(f"event body shorter than its Content-Length {n} (have 0)")
+                    self._body = b""
+                    self._data = b""
+                    self._braw = braw
+                    return
+        self._split_text(data)
+
+    def _split_text(self, data: bytes) -> None:
         n = len(data)
         # Most events have no body of their own: the block ends with the only blank line.
         # A reverse search for an earlier one is cheaper than a forward search for the
@@ -175,7 +234,18 @@ class Event:
         self._body = body
         self._data = b""
         self._raw = raw
-        return raw
+
+    def _text_raw(self) -> dict[str, str]:
+        """Every raw value by name, as text (for the accessors off the hot path)."""
+        raw = self._raw
+        if raw is not None:
+            return raw
+        braw = self._braw
+        if braw is None:
+            self._split()
+            return self._text_raw()
+        # Only ASCII blocks are split as bytes: decoding cannot fail.
+        return {k.decode("ascii"): v.decode("ascii") for k, v in braw.items()}
 
     @classmethod
     def from_json(cls, data: bytes) -> Event:
@@ -233,13 +303,36 @@ class Event:
 
     # -- access -------------------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:
-        raw = self._raw
-        if raw is None:
-            raw = self._split()
-        value = raw.get(name)
-        if value is None or value == UNDEF:
+        braw = self._braw
+        if braw is None:
+            raw = self._raw
+            if raw is None:
+                self._split()
+                return self.get(name, default)
+            value = raw.get(name)
+            if value is None or value == UNDEF:
+                return default
+            if self._encoded and "%" in value:
+                cache = self._cache
+                if cache is None:
+                    cache = self._cache = {}
+                decoded = cache.get(name)
+                if decoded is None:
+                    decoded = cache[name] = _unquote(value)
+                return decoded
+            return value
+        key = _KEYS.get(name)
+        if key is None:
+            key = _key(name)
+            if key is None:
+                return default
+        bvalue = braw.get(key)
+        if bvalue is None or bvalue == _UNDEF_BYTES:
             return default
-        if self._encoded and "%" in value:
+        # ASCII (only ASCII blocks are split as bytes); decode() without arguments is
+        # the fastest call, and '%' is cheaper to find in the str than in the bytes.
+        value = bvalue.decode()
+        if "%" in value:
             cache = self._cache
             if cache is None:
                 cache = self._cache = {}
@@ -259,16 +352,26 @@ class Event:
         return isinstance(name, str) and self.get(name) is not None
 
     def raw(self, name: str) -> str | None:
-        return (self._raw if self._raw is not None else self._split()).get(name)
+        if self._raw is None and self._braw is None:
+            self._split()
+        braw = self._braw
+        if braw is None:
+            return self._raw.get(name)  # type: ignore[union-attr]
+        key = _KEYS.get(name) or _key(name)
+        value = braw.get(key) if key is not None else None
+        return None if value is None else value.decode("ascii")
 
     def get_all(self, name: str) -> list[str]:
-        if self._raw is None:
+        if self._raw is None and self._braw is None:
             self._split()
-        if self._pairs is None:
+        pairs = self._pairs
+        if pairs is None:
             v = self.get(name)
             return [] if v is None else [v]
-        out = [v for k, v in self._pairs if k == name and v != UNDEF]
-        return [_unquote(v) for v in out] if self._encoded else out
+        if self._braw is not None:
+            pairs = [(k.decode("ascii"), v.decode("ascii")) for k, v in pairs]  # type: ignore[union-attr]
+        out = [v for k, v in pairs if k == name and v != UNDEF]
+        return [_unquote(v) for v in out] if self._encoded else out  # type: ignore[misc]
 
     def variable(self, name: str, default: str | None = None) -> str | None:
         return self.get("variable_" + name, default)
@@ -276,24 +379,38 @@ class Event:
     @property
     def headers(self) -> dict[str, str]:
         """Every header, decoded (materialises all values: not for hot paths)."""
-        raw = self._raw if self._raw is not None else self._split()
+        if self._raw is None and self._braw is None:
+            # Every value is wanted: one decode of the block and a split of the text is
+            # cheaper than decoding names and values one by one.
+            self._split_text(self._data)
+        braw = self._braw
+        if braw is not None:
+            # ASCII only (see _split): decode() without arguments cannot fail.
+            return {
+                k.decode(): _unquote(v) if "%" in v else v
+                for k, v in zip(braw, map(bytes.decode, braw.values()))
+                if v != UNDEF
+            }
+        raw = self._raw
+        assert raw is not None
         if not self._encoded:
             return {k: v for k, v in raw.items() if v != UNDEF}
         return {k: _unquote(v) if "%" in v else v for k, v in raw.items() if v != UNDEF}
 
     def keys(self) -> Iterator[str]:
-        return iter(self._raw if self._raw is not None else self._split())
+        return iter(self._text_raw())
 
     @property
     def name(self) -> str:
-        if self._raw is None:
+        if self._raw is None and self._braw is None:
             # FreeSWITCH writes Event-Name first; read it without splitting the block.
             data = self._data
             if data.startswith(b"Event-Name: "):
                 end = data.find(b"\n", 12)
                 # A repeated Event-Name (07b: COMMAND then PRIVATE_COMMAND) must take the
                 # last value, as get() does: only trust the fast path when it is unique.
-                if end > 0 and data.find(b"\nEvent-Name: ", end) < 0:
+                # (rfind: the reverse search is ~2.5x faster here than find.)
+                if end > 0 and data.rfind(b"\nEvent-Name: ", end) < 0:
                     return data[12:end].decode("ascii", "replace")
         return self.get("Event-Name", "") or ""
 
@@ -321,7 +438,7 @@ class Event:
     @property
     def body(self) -> bytes:
         """The event's own body (e.g. BACKGROUND_JOB output), apart from its headers."""
-        if self._raw is None:
+        if self._raw is None and self._braw is None:
             self._split()
         return self._body
 
