@@ -228,8 +228,11 @@ _BUILD: dict[str, Callable[[dict[str, Any]], Any]] = {
 
 
 def _place(prefix: str, exc: ValidationError) -> str:
-    """``rule.intervals[3]`` raised for rules[2] -> ``rules[2].intervals[3]``."""
-    _, dot, rest = exc.field.partition(".")
+    """``rule.intervals[3]`` raised for rules[2] -> ``rules[2].intervals[3]``; a rule's
+    ``hint.kind`` / ``hint.text`` (raised by Hint) -> the file's key ``hint_kind`` / ``hint_text``."""
+    head, dot, rest = exc.field.partition(".")
+    if head == "hint" and dot:
+        return f"{prefix}.hint_{rest}"
     return f"{prefix}.{rest}" if dot else f"{prefix}.{exc.field}"
 
 
@@ -243,6 +246,25 @@ def _unknown_key(place: str, key: str, known: Iterable[str]) -> Problem:
 class ParsedCatalog:
     catalog: Catalog
     sections: frozenset[str]  #: top-level tables present in the file ("settings", "rules"...)
+
+
+#: free-text keys the model does not check: shown in lists, so no control characters
+_FREE_TEXT = frozenset({"description", "reason"})
+
+
+def _control_characters(key: str, value: Any) -> str | None:
+    """TOML's \\u0000 escape can put a NUL in any string: no database text column takes
+    it (PostgreSQL refuses it outright). Free text is shown on terminals: no control
+    characters there at all. None when ``value`` is fine, else the limit."""
+    texts = value if isinstance(value, list) else [value]
+    for text in texts:
+        if not isinstance(text, str):
+            continue
+        if "\x00" in text:
+            return "no NUL characters"
+        if key in _FREE_TEXT and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text if ch != "\t"):
+            return "no control characters (tab is allowed)"
+    return None
 
 
 def _check_entry(name: str, i: int, entry: Any, problems: list[Problem]) -> tuple[bool, bool]:
@@ -261,6 +283,9 @@ def _check_entry(name: str, i: int, entry: Any, problems: list[Problem]) -> tupl
             clean = False
         elif not _is(schema[key][0], value):
             problems.append(Problem(path=f"{place}.{key}", value=value, limit=schema[key][0]))
+            ok = False
+        elif (bad := _control_characters(key, value)) is not None:
+            problems.append(Problem(path=f"{place}.{key}", value=value, limit=bad))
             ok = False
     for key, (_kind, required) in schema.items():
         if required and key not in entry:

@@ -9,17 +9,20 @@ Rules:
   gathers the facts it needs from the store and applies the decision.
 - Contacts (R17) are applied in the order the detector yields them: a call answered
   and later lost in a transfer first cancels older tasks, then creates its own.
+- What the switch reports is untrusted text: a NUL in it (an event's ``%00``) cannot be
+  stored in a PostgreSQL text column, so it is replaced by U+FFFD before anything is
+  recorded (the number stays undialable and is skipped as invalid_number, not lost).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Protocol
 
-from fsworker.calls import Contact, LostCall
+from fsworker.calls import Contact, LostCall, RungLeg, TransferPhase
 from fsworker.catalog import Catalog
 from fsworker.clock import Clock, SystemClock
 from fsworker.errors import FsworkerError, InvalidNumberError
@@ -30,6 +33,34 @@ from fsworker.store.errors import StoreError
 from fsworker.store.queue import TaskQueue
 
 log = logging.getLogger(__name__)
+
+
+_NUL = "\x00"
+
+
+def _clean(value: object) -> object:
+    return value.replace(_NUL, "\ufffd") if isinstance(value, str) and _NUL in value else value
+
+
+def _storable(obj: LostCall | Contact | RungLeg | TransferPhase) -> object:
+    """``obj`` with every NUL in its text replaced (see the module rules); itself when
+    there is none, which is the normal case."""
+    changes: dict[str, object] = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, str):
+            new = _clean(value)
+        elif isinstance(value, (RungLeg, TransferPhase)):
+            new = _storable(value)
+        elif isinstance(value, tuple) and value and isinstance(value[0], RungLeg):
+            new = tuple(_storable(leg) for leg in value)
+        elif isinstance(value, dict):
+            new = {_clean(k): _clean(v) for k, v in value.items()}
+        else:
+            continue
+        if new != value:
+            changes[f.name] = new
+    return replace(obj, **changes) if changes else obj
 
 
 class IntakeInterruptedError(FsworkerError):
@@ -86,6 +117,7 @@ class Intake:
         after ``IntakeInterruptedError``), so it is decided now, not skipped as a
         duplicate."""
         now = self.clock.now()
+        call = _storable(call)  # type: ignore[assignment]
         if not recorded:
             if not self.queue.record_lost_call(call, now=now):
                 return IntakeResult(call_uuid=call.call_uuid, skip=SkipReason.DUPLICATE)
@@ -150,6 +182,7 @@ class Intake:
         return IntakeResult(call_uuid=call.call_uuid, skip=reason, detail=detail)
 
     def contact(self, contact: Contact) -> list[int]:
+        contact = _storable(contact)  # type: ignore[assignment]
         new, cancelled = self.queue.record_contact(contact)
         if new and cancelled:
             log.info("call %s: customer %s reached (%s); cancelled tasks %s (R17)",

@@ -19,8 +19,13 @@ from fsworker.calls import LossPlace
 from fsworker.catalog import Catalog
 from fsworker.errors import ValidationError
 from fsworker.model import STRATEGY_TARGET, TargetKind
+from fsworker.strategies.base import MAX_STEP_ENDPOINTS
 
 log = logging.getLogger(__name__)
+
+#: a group's max_lines: one originate rings at most this many legs (the model only
+#: checks >= 1; without an upper bound a typo overflows the database column)
+MAX_GROUP_LINES = MAX_STEP_ENDPOINTS
 
 #: entity kinds a rule can refer to (Rule.uses), and "campaign" (rules never name one)
 ENTITY_KINDS = ("virtual_number", "scenario", "site", "group", "employee", "schedule", "campaign")
@@ -93,6 +98,9 @@ def check_catalog(catalog: Catalog) -> list[Problem]:
 
     employees = {e.name for e in c.employees}
     for i, g in enumerate(c.groups):
+        if not 1 <= g.max_lines <= MAX_GROUP_LINES:
+            problems.append(Problem(path=f"groups[{i}].max_lines", value=g.max_lines,
+                                    limit=f"1..{MAX_GROUP_LINES} simultaneous lines"))
         for j, m in enumerate(g.members):
             if m not in employees:
                 problems.append(Problem(path=f"groups[{i}].members[{j}]", value=m, limit="an existing employee"))

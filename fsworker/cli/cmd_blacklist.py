@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from fsworker.cli.common import CliError, add_json, open_store, print_json, print_table
+from fsworker.cli.common import CliError, add_json, free_text, open_store, print_json, print_table
 from fsworker.cli.main import EXIT_NOT_FOUND, EXIT_OK
 from fsworker.model import BlacklistEntry
 from fsworker.numbers import validate_number
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    entry = BlacklistEntry(number=args.number, reason=args.reason)
+    entry = BlacklistEntry(number=args.number, reason=free_text(args.reason, "blacklist.reason"))
     with open_store(args) as store:
         cancelled = store.repo.add_blacklist(entry)
     print(f"{entry.number} blacklisted; {len(cancelled)} open task(s) cancelled")

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fsworker.cli.common import (
     add_json,
+    free_text,
     open_store,
     parse_int,
     print_fields,
@@ -42,6 +43,7 @@ from fsworker.schedule_text import (
     parse_exception,
     parse_weekly,
 )
+from fsworker.validation import MAX_GROUP_LINES, check_catalog
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +88,8 @@ def _group_opts(p: argparse.ArgumentParser, adding: bool) -> None:
 
 def _group(name: str, a: argparse.Namespace, old: Any) -> Group:
     max_lines = parse_int(a.max_lines, "group.max_lines") if a.max_lines is not None else _given(None, old, "max_lines", 1)
+    if max_lines > MAX_GROUP_LINES:  # below 1 the model says so
+        raise ValidationError("group.max_lines", max_lines, f"1..{MAX_GROUP_LINES} simultaneous lines")
     return Group(name=name, members=tuple(_given(a.member, old, "members", ())), max_lines=max_lines)
 
 
@@ -123,7 +127,8 @@ def _number_opts(p: argparse.ArgumentParser, adding: bool) -> None:
 
 
 def _number(name: str, a: argparse.Namespace, old: Any) -> VirtualNumber:
-    return VirtualNumber(number=name, description=_given(a.description, old, "description", ""))
+    description = _given(a.description, old, "description", "")
+    return VirtualNumber(number=name, description=free_text(description, "virtual_number.description"))
 
 
 # --- sites -----------------------------------------------------------------------------------
@@ -219,9 +224,33 @@ def _handler(fn: Callable[[Kind, argparse.Namespace], int], kind: Kind) -> Calla
     return handler
 
 
+#: store kind -> Catalog attribute
+_COLLECTION = {"employee": "employees", "group": "groups", "campaign": "campaigns", "scenario": "scenarios",
+               "virtual_number": "virtual_numbers", "site": "sites", "schedule": "schedules"}
+
+
+def _check_with(kind: Kind, store: Any, entity: Any, old: Any) -> None:
+    """Refuse an entity that would make the stored configuration inconsistent in a way
+    the store does not check itself (e.g. an endpoint already another employee's), so
+    the CLI never stores what ``fsworker check`` / ``import`` would later refuse. Only
+    problems the change introduces count; the first is raised naming the field."""
+    catalog = store.repo.load_catalog()
+    attr = _COLLECTION[kind.store_kind]
+    items = getattr(catalog, attr)
+    changed = tuple(entity if x == old else x for x in items) if old is not None else (*items, entity)
+    before = {(p.path, repr(p.value), p.limit) for p in check_catalog(catalog)}
+    for p in check_catalog(replace(catalog, **{attr: changed})):
+        # a taken name is the store's to refuse ("already exists")
+        if (p.path, repr(p.value), p.limit) not in before and p.path.startswith(f"{attr}[") \
+                and not p.limit.startswith("must be unique"):
+            _, _, rest = p.path.partition("].")
+            raise ValidationError(f"{kind.store_kind}.{rest}" if rest else kind.store_kind, p.value, p.limit)
+
+
 def _add(kind: Kind, args: argparse.Namespace) -> int:
     entity = kind.build(args.name, args, None)
     with open_store(args) as store:
+        _check_with(kind, store, entity, None)
         store.repo.add(entity)
     print(f"{kind.label} {args.name!r} added")
     return EXIT_OK
@@ -233,6 +262,7 @@ def _edit(kind: Kind, args: argparse.Namespace) -> int:
         new = kind.build(args.name, args, old)
         if new == old:
             raise ValidationError(f"{kind.command} edit", args.name, "give at least one option that changes it (see --help)")
+        _check_with(kind, store, new, old)
         store.repo.update(new)
         print(f"{kind.label} {args.name!r} updated")
         if kind.store_kind == "schedule":

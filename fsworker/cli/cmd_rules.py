@@ -136,14 +136,17 @@ def _changes(args: argparse.Namespace, old: Rule | None) -> dict[str, Any]:
         ch["target"] = args.target or None
     old_hint = old.hint if old is not None else Hint()
     language = args.hint_language if args.hint_language is not None else old_hint.language
-    if args.hint_text is not None:
-        ch["hint"] = Hint(kind=HintKind.TEXT, text=args.hint_text, language=language)
-    elif args.hint_file is not None:
-        ch["hint"] = Hint(kind=HintKind.FILE, text=args.hint_file, language=language)
-    elif getattr(args, "hint_default", False):
-        ch["hint"] = Hint(kind=HintKind.DEFAULT, language=language)
-    elif args.hint_language is not None:
-        ch["hint"] = Hint(kind=old_hint.kind, text=old_hint.text, language=language)
+    try:
+        if args.hint_text is not None:
+            ch["hint"] = Hint(kind=HintKind.TEXT, text=args.hint_text, language=language)
+        elif args.hint_file is not None:
+            ch["hint"] = Hint(kind=HintKind.FILE, text=args.hint_file, language=language)
+        elif getattr(args, "hint_default", False):
+            ch["hint"] = Hint(kind=HintKind.DEFAULT, language=language)
+        elif args.hint_language is not None:
+            ch["hint"] = Hint(kind=old_hint.kind, text=old_hint.text, language=language)
+    except ValidationError as exc:  # Hint names its fields hint.*; here they are the rule's
+        raise ValidationError(f"rule.{exc.field}", exc.value, exc.limit) from None
     for opt, field in (("callback_schedule", "callback_schedule"), ("applies_schedule", "applies_schedule")):
         value = getattr(args, opt)
         if value is not None:

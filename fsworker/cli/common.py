@@ -143,6 +143,14 @@ def parse_int_list(text: str, field: str) -> tuple[int, ...]:
     return tuple(parse_int(p, f"{field}[{i}]") for i, p in enumerate(parts))
 
 
+def free_text(text: str, field: str) -> str:
+    """A description / reason: shown in lists on a terminal, so no control characters
+    (an escape sequence would rewrite the operator's screen); tab is allowed."""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text if ch != "\t"):
+        raise ValidationError(field, text, "no control characters (tab is allowed)")
+    return text
+
+
 # --- output ---------------------------------------------------------------------------
 
 

@@ -6,7 +6,8 @@ Rules:
   HTML; ``actions.sanitize_text`` is what makes it safe for the switch),
   ``StrictUndefined`` (a misspelt fact is an error, caught at save time), no loader (a
   rule's template cannot include or import files), ranges capped by the sandbox and
-  ``*`` / ``**`` bounded so a template cannot build a huge string.
+  ``*`` / ``**``, padding (``ljust``, ``center``, ``indent``...) and format widths
+  bounded so a template cannot build a huge string.
 - ``validate_hint`` compiles the template and renders it with sample facts: syntax
   errors, unknown filters/tests, unknown names and unsafe attribute access are all
   rejected as ``ValidationError`` naming the field and the template line.
@@ -25,12 +26,14 @@ import logging
 import re
 import sys
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.utils import _PassArg
 
 from fsworker.errors import ValidationError
 from fsworker.model import Hint, HintKind
@@ -65,8 +68,34 @@ _LANG_RE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?")
 _TEMPLATE_NAME = "<template>"
 
 
+# A width or precision this long in a "%" or str.format format makes a huge string;
+# so does a "*" width (or a nested "{}" one in str.format) given a huge number.
+_PERCENT_WIDTH = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\d{5,}|\d*\.\d{5,})")
+_FORMAT_WIDTH = re.compile(r"\{[^{}]*:[^{}]*?\d{5,}")
+_NESTED_FORMAT = re.compile(r"\{[^{}]*:[^{}]*\{")
+#: str methods whose argument is the length of the result
+_PADDING = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
+#: filters whose parameter is the length of the result
+_PADDING_FILTERS = frozenset({"center", "indent"})
+
+
+def _check_sizes(values: Iterable[Any]) -> None:
+    for v in values:
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_OUTPUT_CHARS:
+            raise SecurityError(f"width {v!r} is too large (at most {MAX_OUTPUT_CHARS})")
+
+
+def _check_format(fmt: str, args: Iterable[Any], *, percent: bool) -> None:
+    """A "%" / str.format format string and its arguments must not ask for a huge
+    width or precision. Other numbers (a customer number formatted as int) are fine."""
+    if (_PERCENT_WIDTH if percent else _FORMAT_WIDTH).search(fmt):
+        raise SecurityError("format width or precision is too large")
+    if ("*" in fmt) if percent else bool(_NESTED_FORMAT.search(fmt)):
+        _check_sizes(args)
+
+
 class _HintEnvironment(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
@@ -75,13 +104,44 @@ class _HintEnvironment(ImmutableSandboxedEnvironment):
             for seq, n in ((left, right), (right, left)):
                 if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_OUTPUT_CHARS:
                     raise SecurityError("repetition result is too large")
+        if operator == "%" and isinstance(left, str):
+            _check_format(left, right if isinstance(right, tuple) else (right,), percent=True)
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - as Jinja's
+        target = getattr(__obj, "__wrapped__", __obj)  # str.format arrives wrapped by the sandbox
+        owner = getattr(target, "__self__", None)
+        name = getattr(target, "__name__", "")
+        if isinstance(owner, str) and name in _PADDING:
+            _check_sizes((*args, *kwargs.values()))
+        elif isinstance(owner, str) and name in ("format", "format_map"):
+            _check_format(owner, (*args, *kwargs.values()), percent=False)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _size_checked(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
+    """Filters are called directly by compiled templates, not through ``call``: the
+    padding ones and ``format`` get the same checks here."""
+    value_at = 1 if _PassArg.from_obj(f) is not None else 0
+
+    @functools.wraps(f)  # keeps Jinja's pass_context / pass_environment marks
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        params = (*args[value_at + 1:], *kwargs.values())
+        if name in _PADDING_FILTERS:
+            _check_sizes(params)
+        elif len(args) > value_at and isinstance(args[value_at], str):
+            _check_format(args[value_at], params, percent=True)
+        return f(*args, **kwargs)
+
+    return checked
 
 
 def _environment() -> _HintEnvironment:
     env = _HintEnvironment(autoescape=False, undefined=StrictUndefined, auto_reload=False)
     env.filters["digits"] = digits
     env.filters["strftime"] = strftime
+    for name in (*_PADDING_FILTERS, "format"):
+        env.filters[name] = _size_checked(name, env.filters[name])
     return env
 
 
@@ -148,7 +208,10 @@ def _render(template: Template, facts: HintFacts) -> str:
 
 # Errors a template can raise while rendering: Jinja's own (undefined, security,
 # syntax) and those of the Python operations it performs ({{ 1/0 }}, {{ "x"|int + [] }}).
-_RENDER_ERRORS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, OverflowError)
+# A recursive macro ends in RecursionError, a giant allocation that slipped through in
+# MemoryError: both are a broken template too, never a crashed worker or CLI.
+_RENDER_ERRORS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, OverflowError,
+                  RecursionError, MemoryError)
 
 
 def validate_hint(hint: Hint, settings: PromptSettings | None = None, field: str = "rule.hint") -> None:

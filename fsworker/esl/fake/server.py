@@ -52,6 +52,10 @@ class FakeSwitchServer:
         #: every command received, in order, as (connection number, command line);
         #: ``auth`` lines are recorded without the password.
         self.commands: list[tuple[int, str]] = []
+        #: every command block received, raw: (connection number, the header block's
+        #: bytes up to the blank line, the body counted by Content-Length). Nothing is
+        #: decoded or stripped, so a stray CR or NUL shows; ``auth`` is redacted.
+        self.frames: list[tuple[int, bytes, bytes]] = []
         self.connections_accepted = 0
         self.sessions: set[Session] = set()
         self._server: StreamServer | None = None
@@ -115,6 +119,10 @@ class FakeSwitchServer:
     def command_lines(self, connection: int | None = None) -> list[str]:
         return [c for n, c in self.commands if connection is None or n == connection]
 
+    def raw_frames(self, connection: int | None = None) -> list[tuple[bytes, bytes]]:
+        """(header block, body) of every command received, as bytes on the wire."""
+        return [(h, b) for n, h, b in self.frames if connection is None or n == connection]
+
     def publish_heartbeat(self) -> None:
         headers = self.bus.common_headers("HEARTBEAT", "switch_core.c", "send_heartbeat", 95)
         headers += [("Event-Info", "System Ready"), ("FreeSWITCH-Version", "1.10.12-release+fake")]
@@ -141,6 +149,11 @@ class FakeSwitchServer:
         if line.startswith("auth "):
             line = "auth <redacted>"
         self.commands.append((connection, line))
+
+    def _record_raw(self, connection: int, block: bytes, body: bytes) -> None:
+        if block.startswith(b"auth "):
+            block = b"auth <redacted>"
+        self.frames.append((connection, block, body))
 
     def _check_password(self, given: str) -> bool:
         return given == self._password

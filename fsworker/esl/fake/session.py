@@ -156,7 +156,8 @@ class Session:
             if not chunk:
                 return None
             buf += chunk
-        text = bytes(buf[:end]).decode("utf-8", "replace").replace("\r", "")
+        block = bytes(buf[:end])
+        text = block.decode("utf-8", "replace").replace("\r", "")
         del buf[: end + 2]
         lines = text.split("\n")
         headers: dict[str, str] = {}
@@ -177,6 +178,7 @@ class Session:
                 buf += chunk
             body = bytes(buf[:n])
             del buf[:n]
+        self.server._record_raw(self.number, block, body)
         return lines[0].strip(), headers, body
 
     def run(self) -> None:
