@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install test test-quick demo demo-quick bench lint fake-switch clean
+.PHONY: install test chaos fuzz demo demo-quick bench lint fake-switch clean
 
 install: $(STAMP)
 
@@ -14,9 +14,20 @@ $(STAMP): setup.py
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# All tests: unit, protocol (fake switch over TCP), integration (PostgreSQL + SQLite), e2e.
+# All tests: unit, protocol (fake switch over TCP), integration (PostgreSQL + SQLite), e2e,
+# hostile input, fuzzing (20k frames); the slow fault tests are in `make chaos`.
 test: install
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -m "not chaos" tests
+
+# Faults (~5 min): kill -9 of workers, the switch restarted / the link cut mid-frame,
+# PostgreSQL restarted (needs root and pg_ctlcluster), SIGTERM in a busy minute.
+chaos: install
+	$(BIN)/python -m pytest -q -m chaos tests/chaos
+
+# The parser fuzz target at one million generated frames (~4 min); prints its figures.
+fuzz: install
+	FSWORKER_FUZZ_FRAMES=1000000 FSWORKER_FUZZ_REPORT=$(CURDIR)/fuzz-report.json \
+	  $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/fuzz/test_fuzz_parser.py -k test_fuzz_parser_streams
 
 demo: install
 	$(BIN)/fsworker demo

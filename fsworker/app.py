@@ -60,13 +60,26 @@ class CatalogCache:
         self.repo = repo
         self.ttl_s = ttl_s
         self._at = -1e18
+        self._warned = -1e18
         self._catalog: Catalog | None = None
 
     def __call__(self) -> Catalog:
         now = gevent.get_hub().loop.now()
         if self._catalog is None or now - self._at > self.ttl_s:
-            self._catalog = self.repo.load_catalog()
-            self._at = now
+            try:
+                self._catalog = self.repo.load_catalog()
+            except StoreError as exc:
+                if self._catalog is None:
+                    raise
+                # The detector asks on every event; with the database away it goes on
+                # with the last good configuration (intake keeps what it cannot store).
+                if now - self._warned > 10:
+                    log.warning("configuration cannot be re-read (%s); using the copy from %.0fs ago",
+                                exc, now - self._at)
+                    self._warned = now
+                self._at = now - self.ttl_s + 1.0  # try again in a second, not on every event
+            else:
+                self._at = now
         return self._catalog
 
     def invalidate(self) -> None:
@@ -165,6 +178,8 @@ class _Hooks(ConnectionHooks):
     def state_changed(self, old: ConnectionState, new: ConnectionState) -> None:
         self.node.service.metrics.esl_connected(self.node.name, new is ConnectionState.CONNECTED)
         log.info("ESL node %s: %s -> %s", self.node.name, old.value, new.value)
+        if old is ConnectionState.CONNECTED and new is not ConnectionState.CONNECTED:
+            self.node.watcher.link_lost()
         if new is ConnectionState.CONNECTED and self.node.connected_before:
             # We may have missed hangups while the link was down.
             gevent.spawn(self.node.reconcile)
@@ -199,12 +214,12 @@ class NodeRuntime:
         try:
             body = self.conn.api("show", "channels as json", timeout=10)
             rows = json.loads(body or "{}").get("rows") or []
-            existing = {r.get("uuid") for r in rows if isinstance(r, dict)}
+            existing = {str(r.get("uuid")): str(r.get("application") or "") for r in rows if isinstance(r, dict)}
         except (ESLError, ValueError) as exc:
             log.warning("node %s: cannot reconcile tracked calls: %s", self.name, exc)
             return
         self.watcher.reconcile(existing)
-        for outcome in self.detector.reconcile(existing, all_tracked=True):
+        for outcome in self.detector.reconcile(set(existing), all_tracked=True):
             self.service.handle_outcome(outcome)
 
 

@@ -32,7 +32,7 @@ from fsworker.errors import FsworkerError, ValidationError
 from fsworker.esl import commands
 from fsworker.esl.connection import ESLConnection
 from fsworker.esl.errors import ESLError
-from fsworker.legs import AttemptLegs, LegState, LegWatcher
+from fsworker.legs import LOST_WITH_LINK, AttemptLegs, LegState, LegWatcher
 from fsworker.numbers import validate_number
 from fsworker.outcomes import AttemptOutcome
 from fsworker.prompts import PromptAction
@@ -62,8 +62,8 @@ class FlowSettings:
 
 
 class LeaveBridgedUp(gevent.GreenletExit):
-    """Raised into an attempt at shutdown: once the customer leg exists the call is left
-    to the next worker (which adopts it if bridged); earlier legs are hung up."""
+    """Raised into an attempt at shutdown: a bridged call is left talking for the next
+    worker to adopt; every other leg is hung up."""
 
 
 #: ``cancelled(phase)`` is asked before each employee step and before the customer.
@@ -113,7 +113,10 @@ class CallFlow:
 
     # -- the attempt ---------------------------------------------------------------
     def run(self, req: AttemptRequest,
-            cancelled: Callable[[str], AttemptOutcome | None] = lambda phase: None) -> AttemptResult:
+            cancelled: Callable[[str], AttemptOutcome | None] = lambda phase: None,
+            bridged: Callable[[], None] = lambda: None) -> AttemptResult:
+        """``cancelled(phase)`` is asked before each employee step and before the
+        customer; ``bridged()`` is called once the customer is bridged (to record it)."""
         legs = AttemptLegs(req.task_id, req.attempt)
         self.watcher.register(legs)
         ours: list[str] = []
@@ -128,19 +131,19 @@ class CallFlow:
                 log.warning("%s: not dialling: %s", tag, exc)
                 clean = True
                 return AttemptResult(outcome=AttemptOutcome.INVALID_NUMBER, detail=str(exc))
-            result = self._run(req, legs, ours, cancelled, tag)
+            result = self._run(req, legs, ours, cancelled, bridged, tag)
             clean = result.outcome is not AttemptOutcome.SWITCH_ERROR
             return result
         except ESLError as exc:
             log.warning("%s: switch error on node %s: %s", tag, self.node, exc)
             return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail=f"{type(exc).__name__}: {exc}")
         except LeaveBridgedUp:
-            # Once the customer leg exists the call may be bridged by now (our view of the
-            # switch lags): leave it all to the next worker, which sees the switch's view
-            # and adopts a bridged call or hangs up the rest.
-            keep_bridged = len(ours) > 1 and not legs.leg(ours[-1]).hangup_us
+            # From the moment uuid_bridge is sent the call may be bridged (our view of the
+            # switch's events lags): leave it to the next worker, which sees the switch's
+            # view and adopts it. Before that, nobody is talking: hang up.
+            keep_bridged = legs.bridge_requested and len(ours) > 1 and not legs.leg(ours[-1]).hangup_us
             if keep_bridged:
-                log.info("%s: shutting down with the customer leg up (%s); left for the next worker",
+                log.info("%s: shutting down with the customer bridged (%s); left talking for the next worker",
                          tag, ", ".join(ours))
             raise
         finally:
@@ -148,7 +151,8 @@ class CallFlow:
                 self._cleanup(legs, ours, tag, req.attempt_id, sweep=not clean)
             self.watcher.unregister(legs)
 
-    def adopt(self, req: AttemptRequest, employee: FoundLeg, customer: FoundLeg) -> AttemptResult:
+    def adopt(self, req: AttemptRequest, employee: FoundLeg, customer: FoundLeg,
+              bridged: Callable[[], None] = lambda: None) -> AttemptResult:
         """Follow a bridged call that a lost worker left up until it ends; dial nothing."""
         legs = AttemptLegs(req.task_id, req.attempt)
         self.watcher.register(legs)
@@ -174,6 +178,7 @@ class CallFlow:
                     st.cause = "ENDED_BEFORE_ADOPTION"
             log.info("%s: adopted the call of employee %s (%s) and customer %s %s, bridged since %s",
                      tag, employee.uuid, employee.endpoint, customer.uuid, req.customer_number, customer.bridged_us)
+            bridged()
             legs.wait(lambda: emp.hangup_us > 0 or cust.hangup_us > 0, self.settings.max_call_s)
             talk_s = self._talk_seconds(emp, cust)
             outcome = AttemptOutcome.SUCCESS if talk_s >= self.settings.min_talk_s else AttemptOutcome.CUSTOMER_SHORT_CALL
@@ -198,6 +203,7 @@ class CallFlow:
         legs: AttemptLegs,
         ours: list[str],
         cancelled: Callable[[str], AttemptOutcome | None],
+        bridged: Callable[[], None],
         tag: str,
     ) -> AttemptResult:
         s = self.settings
@@ -211,12 +217,16 @@ class CallFlow:
             log.info("%s: ringing employee step %d/%d %s: %s (%ss)", tag, i, len(req.plan.steps),
                      step.label, ",".join(step.endpoints), step.ring_timeout_s)
             rung.append(step.endpoints)
-            result = self._originate_employee(req, step)
+            result = self._originate_employee(req, step, legs)
             if result.startswith("+OK"):
                 employee = result.split()[1] if len(result.split()) > 1 else None
                 break
             cause = result.removeprefix("-ERR").strip() or "UNKNOWN"
             causes.append(cause)
+            if cause == LOST_WITH_LINK:
+                log.warning("%s: the employee legs of step %d vanished with the switch link", tag, i)
+                return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="employee legs lost with the switch link",
+                                     rung=tuple(rung), causes=tuple(causes))
             log.info("%s: nobody answered step %d: %s", tag, i, cause)
         if employee is None:
             return AttemptResult(
@@ -238,11 +248,14 @@ class CallFlow:
         # Hint (R6): the customer is not dialled before it has finished.
         app = req.prompt.application
         done_before = sum(1 for c in emp.completed if c[0] == app)
+        emp.awaiting = app
         self.conn.sendmsg(employee, app, req.prompt.argument, event_lock=True, timeout=s.command_timeout_s)
         finished = legs.wait(
             lambda: emp.hangup_us > 0 or sum(1 for c in emp.completed if c[0] == app) > done_before,
             s.hint_timeout_s,
         )
+        if emp.cause == LOST_WITH_LINK:
+            return self._lost_with_link(tag, emp, base)
         if emp.hangup_us:
             log.info("%s: employee %s hung up during the hint (%s)", tag, employee, emp.cause)
             return AttemptResult(outcome=AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT, detail=emp.cause, **base)
@@ -272,7 +285,10 @@ class CallFlow:
             ("ignore_early_media", "true"),
         ]
         arg = commands.originate_arg(req.customer_endpoint, variables=variables, target=commands.Park())
-        job = self.conn.bgapi_start("originate", arg, timeout=s.command_timeout_s)
+        # A job the switch accepted completes even if our link drops meanwhile; its
+        # result reaches the next link (and a restarted switch's lost legs end it).
+        job = self.conn.bgapi_start("originate", arg, timeout=s.command_timeout_s, survive_reconnect=True)
+        cust = legs.leg(customer)
         deadline = s.customer_ring_timeout_s + s.job_grace_s
         result = None
         waited = 0.0
@@ -281,6 +297,10 @@ class CallFlow:
                 result = job.result.get(timeout=0.25)
             except gevent.Timeout:
                 waited += 0.25
+                if emp.cause == LOST_WITH_LINK or cust.cause == LOST_WITH_LINK:
+                    self._kill(customer, "ORIGINATOR_CANCEL", tag)
+                    return self._lost_with_link(tag, emp if emp.cause == LOST_WITH_LINK else cust,
+                                                {**base, "customer_uuid": customer})
                 if emp.hangup_us:
                     log.info("%s: employee %s hung up while the customer rang; cancelling customer leg %s",
                              tag, employee, customer)
@@ -303,26 +323,43 @@ class CallFlow:
             log.info("%s: customer leg %s failed: %s -> %s", tag, customer, cause, outcome.value)
             return AttemptResult(outcome=outcome, detail=cause, customer_uuid=customer, **base)
 
-        cust = legs.leg(customer)
         if emp.hangup_us:
             log.info("%s: employee %s hung up before the bridge with customer %s", tag, employee, customer)
             return AttemptResult(outcome=AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT,
                                  detail="employee hung up before the bridge", customer_uuid=customer, **base)
+        legs.bridge_requested = True
         reply = self.conn.api("uuid_bridge", f"{employee} {customer}", timeout=s.command_timeout_s).strip()
         if not reply.startswith("+OK"):
             log.warning("%s: uuid_bridge %s %s failed: %s", tag, employee, customer, reply)
             return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail=f"uuid_bridge: {reply}",
                                  customer_uuid=customer, **base)
         log.info("%s: bridged employee %s with customer %s", tag, employee, customer)
+        bridged()
         legs.wait(lambda: emp.hangup_us > 0 or cust.hangup_us > 0, s.max_call_s)
         talk_s = self._talk_seconds(emp, cust)
         outcome = AttemptOutcome.SUCCESS if talk_s >= s.min_talk_s else AttemptOutcome.CUSTOMER_SHORT_CALL
+        if outcome is AttemptOutcome.CUSTOMER_SHORT_CALL and LOST_WITH_LINK in (emp.cause, cust.cause):
+            # Cut by the switch going away, not by the customer: not a voicemail.
+            return self._lost_with_link(tag, emp if emp.cause == LOST_WITH_LINK else cust,
+                                        {**base, "customer_uuid": customer, "talk_s": talk_s})
         log.info("%s: call of employee %s and customer %s ended after %.1fs of talk -> %s",
                  tag, employee, customer, talk_s, outcome.value)
         return AttemptResult(outcome=outcome, detail=f"talk {talk_s:.1f}s", customer_uuid=customer, talk_s=talk_s, **base)
 
     # -- pieces --------------------------------------------------------------------
-    def _originate_employee(self, req: AttemptRequest, step: DialStep) -> str:
+    def _forget_job(self, job) -> None:  # noqa: ANN001 - BackgroundJob
+        try:
+            job.get(0.001)  # its finally un-registers the job
+        except ESLError:
+            pass
+
+    @staticmethod
+    def _lost_with_link(tag: str, leg: LegState, base: dict) -> AttemptResult:  # type: ignore[type-arg]
+        log.warning("%s: leg %s vanished with the switch link; the attempt ends as a switch error", tag, leg.uuid)
+        return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail=f"leg {leg.uuid} lost with the switch link",
+                             **base)
+
+    def _originate_employee(self, req: AttemptRequest, step: DialStep, legs: AttemptLegs) -> str:
         s = self.settings
         variables = [
             ("fsw_task_id", str(req.task_id)),
@@ -336,8 +373,23 @@ class CallFlow:
             ("ignore_early_media", "true"),
         ]
         arg = commands.originate_arg(list(step.endpoints), variables=variables, target=commands.Park())
-        job = self.conn.bgapi_start("originate", arg, timeout=s.command_timeout_s)
-        return job.get(step.ring_timeout_s + s.job_grace_s).strip()
+        before = set(legs.legs)
+        job = self.conn.bgapi_start("originate", arg, timeout=s.command_timeout_s, survive_reconnect=True)
+        deadline = gevent.get_hub().loop.now() + step.ring_timeout_s + s.job_grace_s
+        while True:
+            left = deadline - gevent.get_hub().loop.now()
+            if left <= 0:
+                return job.get(0.001).strip()  # raises CommandTimeoutError, forgets the job
+            try:
+                return job.result.get(timeout=min(0.5, left)).strip()
+            except gevent.Timeout:
+                pass
+            # The switch went away with the legs it was ringing (seen after the reconnect):
+            # the job's result will never come.
+            ringing = [st for u, st in legs.legs.items() if u not in before]
+            if ringing and all(st.cause == LOST_WITH_LINK for st in ringing):
+                self._forget_job(job)
+                return f"-ERR {LOST_WITH_LINK}"
 
     @staticmethod
     def _talk_seconds(emp: LegState, cust: LegState) -> float:

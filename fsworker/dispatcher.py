@@ -293,7 +293,8 @@ class Dispatcher:
         self.observer.attempt_started(task, node.name)
         node.active += 1
         try:
-            result = node.flow.run(req, cancelled=lambda phase: self._is_cancelled(task, lost, phase))
+            result = node.flow.run(req, cancelled=lambda phase: self._is_cancelled(task, lost, phase),
+                                   bridged=lambda: self._mark_bridged(task))
         finally:
             node.active -= 1
         self._finish(task, lost, result, catalog=catalog, rule=rule)
@@ -334,10 +335,24 @@ class Dispatcher:
             self.observer.attempt_started(task, node.name)
             node.active += 1
             try:
-                result = node.flow.adopt(req, plan.employee, plan.customer)
+                result = node.flow.adopt(req, plan.employee, plan.customer, bridged=lambda: self._mark_bridged(task))
             finally:
                 node.active -= 1
             self._finish(task, lost, result, catalog=catalog, rule=rule)
+            return True
+        try:
+            talked_at = self.queue.bridged_unaccounted(task.task_id)
+        except StoreError as exc:
+            raise AttemptReleased(f"cannot tell whether the lost attempt reached the customer: {exc}",
+                                  recover_legs=True) from exc
+        if talked_at is not None:
+            # The customer talked with an employee, and the call ended before anyone
+            # could follow it: they were reached; ringing them again would be wrong.
+            detail = (f"the customer was bridged at {talked_at:%Y-%m-%d %H:%M:%S} by an attempt whose worker "
+                      "stopped; the call ended before it could be followed (talk time unknown)")
+            log.info("%s: %s", tag, detail)
+            self._finish(task, lost, AttemptResult(outcome=AttemptOutcome.SUCCESS, detail=detail),
+                         catalog=catalog, rule=rule)
             return True
         if counted:
             detail = "the lost worker's attempt had rung the customer; its legs were hung up"
@@ -346,6 +361,12 @@ class Dispatcher:
                          catalog=catalog, rule=rule)
             return True
         return False
+
+    def _mark_bridged(self, task: ClaimedTask) -> None:
+        try:
+            self.queue.mark_bridged(task.task_id, self.worker_id, at=self.clock.now())
+        except StoreError as exc:
+            log.warning("task %s: could not record that the customer is bridged: %s", task.task_id, exc)
 
     def _forget(self, task: ClaimedTask) -> None:
         """Drop a task's bookkeeping, unless another worker of ours has claimed it since

@@ -11,7 +11,8 @@ updates themselves are plain code, testable by feeding parsed trace events.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import gevent
@@ -20,6 +21,9 @@ import gevent.event
 from fsworker.esl.frames import Event
 
 log = logging.getLogger(__name__)
+
+#: cause of a leg that vanished while the link to its switch was down
+LOST_WITH_LINK = "LOST_WITH_LINK"
 
 WATCHED_EVENTS = frozenset(
     {
@@ -48,6 +52,8 @@ class LegState:
     hangup_us: int = 0
     cause: str = ""
     last_us: int = 0  #: switch time of the latest event seen for the leg
+    last_local: float = 0.0  #: our monotonic time when that event arrived
+    awaiting: str = ""  #: an application we started on the leg and wait to finish
     # (Application, Application-UUID, Application-Response) of finished applications.
     completed: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -63,6 +69,7 @@ class AttemptLegs:
         self.task_id = task_id
         self.attempt = attempt
         self.legs: dict[str, LegState] = {}
+        self.bridge_requested = False  #: uuid_bridge was sent: the call may be bridged
         self._changed = gevent.event.Event()
 
     def leg(self, uuid: str) -> LegState:
@@ -79,6 +86,7 @@ class AttemptLegs:
         name = ev.name
         ts = ev.timestamp_us
         st.last_us = max(st.last_us, ts)
+        st.last_local = time.monotonic()
         if name == "CHANNEL_CREATE":
             st.created_us = st.created_us or ts
             st.endpoint = ev.get("Channel-Name", "") or ""
@@ -94,13 +102,10 @@ class AttemptLegs:
                 o.bridged_us = o.bridged_us or ts
                 o.bridged_to = uuid
         elif name == "CHANNEL_EXECUTE_COMPLETE":
-            st.completed.append(
-                (
-                    ev.get("Application", "") or "",
-                    ev.get("Application-UUID", "") or "",
-                    ev.get("Application-Response", "") or "",
-                )
-            )
+            app = ev.get("Application", "") or ""
+            st.completed.append((app, ev.get("Application-UUID", "") or "", ev.get("Application-Response", "") or ""))
+            if app == st.awaiting:
+                st.awaiting = ""
         elif name in ("CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY") and not st.hangup_us:
             st.hangup_us = ts or 1
             st.cause = ev.get("Hangup-Cause", "") or ""
@@ -130,6 +135,7 @@ class LegWatcher:
     def __init__(self) -> None:
         self._by_key: dict[tuple[str, str], AttemptLegs] = {}
         self._by_uuid: dict[str, AttemptLegs] = {}
+        self._link_lost_at: float | None = None  #: monotonic time the link last dropped
 
     def register(self, legs: AttemptLegs, *uuids: str) -> None:
         self._by_key[(str(legs.task_id), str(legs.attempt))] = legs
@@ -158,19 +164,36 @@ class LegWatcher:
             self._by_uuid[ev.uuid or ""] = target
         target.apply(ev)
 
-    def reconcile(self, existing: set[str]) -> list[str]:
-        """After a reconnect: legs we follow that the switch no longer has ended while
-        we could not see it (a restarted switch drops every call). They are marked hung
-        up at the last time we saw them, and their attempts woken. Returns their UUIDs."""
+    def link_lost(self) -> None:
+        """The link to the switch dropped: events from now on may be missed."""
+        self._link_lost_at = time.monotonic()
+
+    def reconcile(self, existing: Mapping[str, str]) -> list[str]:
+        """After a reconnect, with the switch's channels (UUID -> the application each
+        runs now). A leg the switch no longer has ended unseen (a restarted switch drops
+        every call): it is marked hung up with cause LOST_WITH_LINK, at the moment the
+        link dropped (the call was up until then, as far as we know). An application we
+        waited for that is no longer running finished unseen. Waiters are woken.
+        Returns the UUIDs of the vanished legs."""
         gone: list[str] = []
+        lost_at = self._link_lost_at
         for legs in set(self._by_key.values()) | set(self._by_uuid.values()):
             for st in legs.legs.values():
-                if st.created_us and not st.hangup_us and st.uuid not in existing:
-                    st.hangup_us = max(st.last_us, st.bridged_us, st.answered_us, st.created_us, 1)
-                    st.cause = "LOST_WITH_LINK"
+                if not st.created_us or st.hangup_us:
+                    continue
+                if st.uuid not in existing:
+                    unseen_s = max(0.0, lost_at - st.last_local) if lost_at and st.last_local else 0.0
+                    st.hangup_us = max(st.last_us + int(unseen_s * 1e6), st.bridged_us, st.answered_us,
+                                       st.created_us, 1)
+                    st.cause = LOST_WITH_LINK
                     gone.append(st.uuid)
                     log.warning("task %s attempt %s: leg %s vanished while the link was down",
                                 legs.task_id, legs.attempt, st.uuid)
+                elif st.awaiting and existing[st.uuid] != st.awaiting:
+                    log.info("task %s attempt %s: %s on leg %s finished while the link was down",
+                             legs.task_id, legs.attempt, st.awaiting, st.uuid)
+                    st.completed.append((st.awaiting, "", "reconciled"))
+                    st.awaiting = ""
             legs.poke()
         return gone
 

@@ -14,7 +14,11 @@ Rules:
     exponential back-off (``Backoff``) and re-subscribe, catch what we mean, and log
     to ``fsworker.esl.connection`` without ever the password.
 - When a link drops, every waiter (api, bgapi jobs, event waiters) fails with
-  ``ConnectionLostError``; nothing waits forever.
+  ``ConnectionLostError``; nothing waits forever. The one exception is asked for: a
+  bgapi job started with ``survive_reconnect=True`` keeps waiting for its
+  BACKGROUND_JOB on the next link (FreeSWITCH fires it to every subscriber, not to the
+  link that sent the job, so a job accepted before a cut completes after it); its
+  ``get(timeout)`` still bounds the wait, and ``close()`` fails it.
 - The reader never runs user code: events go to a bounded backlog, a dispatcher hands
   them to a bounded ``gevent.pool.Pool``; a failing handler is logged and counted.
 - A malformed frame drops the link (the stream cannot be re-synchronised); a malformed
@@ -201,6 +205,7 @@ class BackgroundJob:
             ) from None
         finally:
             self._conn._jobs.pop(self.uuid, None)
+            self._conn._durable_jobs.discard(self.uuid)
 
 
 @dataclass(eq=False, slots=True)
@@ -258,6 +263,7 @@ class ESLConnection(ESLProtocol):
         self.state = ConnectionState.DISCONNECTED
         self._link: _Link | None = None
         self._jobs: dict[str, gevent.event.AsyncResult] = {}
+        self._durable_jobs: set[str] = set()  #: Job-UUIDs that outlive a dropped link
         self._waiters: dict[int, EventWaiter] = {}
         self._pool = gevent.pool.Pool(pool_size)
         self._backlog: gevent.queue.Queue = gevent.queue.Queue(backlog)
@@ -308,6 +314,11 @@ class ESLConnection(ESLProtocol):
             except ESLError as exc:
                 log.debug("ESL %s:%s: exit not acknowledged: %s", self.host, self.port, exc)
             self._drop_link(link, "closed by us")
+        jobs, self._jobs = self._jobs, {}  # jobs that outlived a link wait no more
+        self._durable_jobs.clear()
+        for r in jobs.values():
+            if not r.ready():
+                r.set_exception(NotConnectedError(f"connection to {self.host}:{self.port} was closed"))
         for g in (self._supervisor, self._dispatcher):
             if g is not None:
                 g.kill(block=False)
@@ -349,24 +360,35 @@ class ESLConnection(ESLProtocol):
         return frame.text
 
     def bgapi_start(
-        self, command: str, arg: str = "", *, job_uuid: str | None = None, timeout: float | None = None
+        self, command: str, arg: str = "", *, job_uuid: str | None = None, timeout: float | None = None,
+        survive_reconnect: bool = False,
     ) -> BackgroundJob:
-        """Send ``bgapi`` with our Job-UUID; returns once the switch accepted it."""
+        """Send ``bgapi`` with our Job-UUID; returns once the switch accepted it.
+        ``survive_reconnect``: once accepted, the job keeps waiting for its result
+        across a dropped link (see the module rules) instead of failing with it."""
         job = BackgroundJob(self, job_uuid or str(uuidlib.uuid4()), command)
         data = commands.bgapi(command, arg, job_uuid=job.uuid)
         if job.uuid in self._jobs:
             raise LocalProtocolError("job_uuid", job.uuid, "a Job-UUID not already in use")
-        # Registered before sending: the BACKGROUND_JOB may follow the reply at once.
+        # Registered before sending: the BACKGROUND_JOB may follow the reply at once
+        # (and the link may drop right after the reply, before this greenlet runs again).
         self._jobs[job.uuid] = job.result
+        if survive_reconnect:
+            self._durable_jobs.add(job.uuid)
         try:
             frame = self._request(data, f"bgapi {command}", timeout)
         except BaseException:
-            self._jobs.pop(job.uuid, None)
+            # not known to be accepted: it must not wait for a result that may never come
+            self._forget_job(job.uuid)
             raise
         if not frame.ok:
-            self._jobs.pop(job.uuid, None)
+            self._forget_job(job.uuid)
             raise CommandError(f"bgapi {command}", frame.reply_text)
         return job
+
+    def _forget_job(self, job_uuid: str) -> None:
+        self._jobs.pop(job_uuid, None)
+        self._durable_jobs.discard(job_uuid)
 
     def bgapi(
         self, command: str, arg: str = "", *, job_uuid: str | None = None, timeout: float | None = None
@@ -566,8 +588,10 @@ class ESLConnection(ESLProtocol):
             self._link = None
             self.stats.links_lost += 1
             self._connected.clear()
-            jobs, self._jobs = self._jobs, {}
-            for r in jobs.values():
+            jobs = {u: r for u, r in self._jobs.items() if u not in self._durable_jobs or self._closed}
+            self._jobs = {u: r for u, r in self._jobs.items() if u not in jobs}
+            for u, r in jobs.items():
+                self._durable_jobs.discard(u)
                 r.set_exception(exc)
             waiters, self._waiters = self._waiters, {}
             for w in waiters.values():
@@ -654,6 +678,7 @@ class ESLConnection(ESLProtocol):
             key = (ev.subclass or name) if name == "CUSTOM" else name
             if name == "BACKGROUND_JOB":
                 job = self._jobs.pop(ev.job_uuid or "", None)
+                self._durable_jobs.discard(ev.job_uuid or "")
                 if job is not None:
                     job.set(ev.body_text)
         except RemoteProtocolError as exc:

@@ -328,6 +328,29 @@ class TaskQueue(StoreBase):
                  f" ({end_reason})" if end_reason else f" next due {next_due}" if next_due else "")
         return status
 
+    def mark_bridged(self, task_id: int, worker_id: str, *, at: datetime | None = None) -> bool:
+        """The in-flight attempt's customer is now bridged with an employee: written as
+        it happens, so the fact survives the worker. False if the lease is gone."""
+        with self._tx() as conn:
+            done = conn.execute(
+                update(t.attempts)
+                .where(t.attempts.c.task_id == task_id, t.attempts.c.worker == worker_id,
+                       t.attempts.c.ended_at.is_(None))
+                .values(bridged_at=aware(at))
+            ).rowcount
+        return bool(done)
+
+    def bridged_unaccounted(self, task_id: int) -> datetime | None:
+        """When a customer of this open task was bridged by an attempt that never
+        recorded its outcome (its worker died or shut down mid-call); None if none."""
+        with self._tx() as conn:
+            return conn.execute(
+                select(t.attempts.c.bridged_at)
+                .where(t.attempts.c.task_id == task_id, t.attempts.c.bridged_at.is_not(None),
+                       t.attempts.c.outcome == AttemptOutcome.LEASE_LOST.value)
+                .order_by(t.attempts.c.id.desc()).limit(1)
+            ).scalar()
+
     def release(self, task_id: int, worker_id: str, *, now: datetime | None = None,
                 recover_legs: bool = False) -> bool:
         """Give a leased task back without counting an attempt (graceful shutdown).
@@ -338,13 +361,23 @@ class TaskQueue(StoreBase):
                 task = self._leased(conn, task_id, worker_id)
             except LeaseLostError:
                 return False
-            attempt_ids = list(conn.execute(
-                select(t.attempts.c.id).where(t.attempts.c.task_id == task_id, t.attempts.c.ended_at.is_(None))
-            ).scalars())
+            rows = conn.execute(
+                select(t.attempts.c.id, t.attempts.c.bridged_at)
+                .where(t.attempts.c.task_id == task_id, t.attempts.c.ended_at.is_(None))
+            ).all()
+            attempt_ids = [r.id for r in rows]
             if attempt_ids:
                 conn.execute(update(t.rule_slots).where(t.rule_slots.c.attempt_id.in_(attempt_ids))
                              .values(attempt_id=None, task_id=None))
-                conn.execute(t.attempts.delete().where(t.attempts.c.id.in_(attempt_ids)))
+                # Not counted, so not kept, unless the customer was bridged: that fact
+                # must reach the next worker (the call may end before it looks).
+                talked = [r.id for r in rows if r.bridged_at is not None]
+                if talked:
+                    conn.execute(update(t.attempts).where(t.attempts.c.id.in_(talked)).values(
+                        ended_at=aware(now), outcome=AttemptOutcome.LEASE_LOST.value,
+                        detail="released at shutdown with the customer bridged"))
+                conn.execute(t.attempts.delete().where(t.attempts.c.id.in_(
+                    [i for i in attempt_ids if i not in talked])))
             values: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}
             if recover_legs:
                 values["recover_legs"] = True

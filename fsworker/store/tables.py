@@ -277,6 +277,9 @@ attempts = Table(
     Column("employee", String(NAME), nullable=True),
     Column("call_uuids", JSON, nullable=True),
     Column("talk_s", Float, nullable=True),  # seconds the customer was bridged (rev 0002)
+    # When the customer was bridged with the employee (rev 0003): written as it happens,
+    # so a worker that dies during the talk leaves the fact that the customer was reached.
+    Column("bridged_at", UTCDateTime, nullable=True),
     Index("ix_attempts_started_at", "started_at"),
     # At most one attempt in flight per customer number, whatever the tasks say.
     Index(

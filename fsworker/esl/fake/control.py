@@ -5,10 +5,12 @@
 # are refused) and every number / endpoint passes validate_number / validate_endpoint
 # before it reaches the PBX; a refusal is a ValidationError naming the field, which
 # api_commands.dispatch turns into ``-ERR <field>: ...``. Runs under the PBX lock.
-"""``fake_call``, ``fake_endpoint``, ``fake_transfer``, ``fake_status``."""
+"""``fake_call``, ``fake_endpoint``, ``fake_transfer``, ``fake_status``, ``fake_legs``,
+``fake_config``."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -200,9 +202,51 @@ def fake_status(pbx: FakePBX, arg: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fake_legs(pbx: FakePBX, arg: str) -> str:
+    """Every leg so far (oldest first) as one JSON document, for scripts and the chaos
+    tests: times are the switch's clock in seconds; ``bridged_at`` / ``bridged_to`` /
+    ``app`` (the application running now) are known while the leg is up."""
+    if arg.strip():
+        raise ValidationError("argument", arg.strip(), "fake_legs takes none")
+    legs = []
+    for r in pbx.legs.legs:
+        ch = pbx.channels.get(r.uuid)
+        live = ch is not None and ch.alive
+        legs.append({
+            "uuid": r.uuid, "origin": r.origin, "endpoint": r.endpoint, "destination": r.destination,
+            "caller_id_number": r.caller_id_number, "parent_uuid": r.parent_uuid,
+            "task_id": r.variables.get("fsw_task_id"), "attempt": r.variables.get("fsw_attempt"),
+            "role": r.variables.get("fsw_role"),
+            "started_at": r.started_at, "answered_at": r.answered_at, "ended_at": r.ended_at, "cause": r.cause,
+            "up": live,
+            "bridged_at": ch.first_bridged_us / 1e6 if live and ch.first_bridged_us else None,
+            "bridged_to": ch.bridged_to if live else None,
+            "app": ch.apps[-1].name if live and ch.apps else None,
+            "spoken": list(r.spoken),
+        })
+    return json.dumps({"now": pbx.now(), "up": sum(1 for leg in legs if leg["up"]), "legs": legs}) + "\n"
+
+
+_CONFIG_USAGE = "fake_config [speak_seconds=N|auto]"
+
+
+def fake_config(pbx: FakePBX, arg: str) -> str:
+    """Change how the fake behaves from now on: ``speak_seconds`` = how long every
+    ``speak`` lasts (``auto``: by the text's length, the default)."""
+    opts = _options(arg.split(), frozenset({"speak_seconds"}))
+    if not opts:
+        raise ValidationError("option", "", f"at least one; usage: {_CONFIG_USAGE}")
+    if "speak_seconds" in opts:
+        value = opts["speak_seconds"]
+        pbx.speak_seconds = None if value == "auto" else _seconds("speak_seconds", value, 0.01, 3600)
+    return "+OK\n"
+
+
 COMMANDS: dict[str, Callable[[FakePBX, str], str]] = {
     "fake_call": fake_call,
     "fake_endpoint": fake_endpoint,
     "fake_transfer": fake_transfer,
     "fake_status": fake_status,
+    "fake_legs": fake_legs,
+    "fake_config": fake_config,
 }
