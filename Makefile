@@ -35,10 +35,10 @@ demo: install
 demo-quick: install
 	$(BIN)/fsworker demo --quick
 
+# Every figure of issue 7 against its target, with the machine's description, written
+# to bench/RESULTS.md (~5 min; uses PostgreSQL and SQLite).
 bench: install
-	$(BIN)/python bench/esl_parse.py
-	$(BIN)/python bench/queue.py
-	$(BIN)/python bench/intake_latency.py
+	$(BIN)/python bench/run_all.py
 
 lint: install
 	$(BIN)/ruff check fsworker tests bench

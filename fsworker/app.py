@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import gevent
+import gevent.event
 
 from fsworker.callflow import AttemptResult, CallFlow, FlowSettings
 from fsworker.calls import Contact, LostCall
@@ -54,7 +55,12 @@ SUBSCRIBED_EVENTS = tuple(sorted(set(INTERESTING_EVENTS) | set(WATCHED_EVENTS)))
 
 
 class CatalogCache:
-    """The configuration snapshot, re-read from the store at most every ``ttl_s``."""
+    """The configuration snapshot, re-read from the store at most every ``ttl_s``.
+
+    One reload at a time (single flight): while it runs, callers get the previous
+    snapshot, or wait for the first one. Without this, every greenlet that asked during
+    a reload started its own (each yields on its queries), and under load hundreds piled
+    up and emptied the connection pool. The ``ttl_s`` counts from the end of a load."""
 
     def __init__(self, repo: Repository, ttl_s: float = 1.0) -> None:
         self.repo = repo
@@ -62,28 +68,49 @@ class CatalogCache:
         self._at = -1e18
         self._warned = -1e18
         self._catalog: Catalog | None = None
+        self._loading: gevent.event.AsyncResult | None = None
+        self._generation = 0  #: bumped by invalidate(): a load begun before it is not fresh
+        self.loads = 0  #: reloads done (for tests and benchmarks)
 
     def __call__(self) -> Catalog:
         now = gevent.get_hub().loop.now()
-        if self._catalog is None or now - self._at > self.ttl_s:
-            try:
-                self._catalog = self.repo.load_catalog()
-            except StoreError as exc:
-                if self._catalog is None:
-                    raise
-                # The detector asks on every event; with the database away it goes on
-                # with the last good configuration (intake keeps what it cannot store).
-                if now - self._warned > 10:
-                    log.warning("configuration cannot be re-read (%s); using the copy from %.0fs ago",
-                                exc, now - self._at)
-                    self._warned = now
-                self._at = now - self.ttl_s + 1.0  # try again in a second, not on every event
-            else:
-                self._at = now
-        return self._catalog
+        if self._catalog is not None and now - self._at <= self.ttl_s:
+            return self._catalog
+        if self._loading is not None:
+            if self._catalog is not None:
+                return self._catalog
+            return self._loading.get()  # the first load: wait for it (re-raises its error)
+        self._loading = loading = gevent.event.AsyncResult()
+        generation = self._generation
+        try:
+            catalog = self.repo.load_catalog()
+        except StoreError as exc:
+            loading.set_exception(exc)
+            if self._catalog is None:
+                raise
+            # The detector asks on every event; with the database away it goes on
+            # with the last good configuration (intake keeps what it cannot store).
+            if now - self._warned > 10:
+                log.warning("configuration cannot be re-read (%s); using the copy from %.0fs ago",
+                            exc, now - self._at)
+                self._warned = now
+            self._at = gevent.get_hub().loop.now() - self.ttl_s + 1.0  # retry in a second
+            return self._catalog
+        except BaseException as exc:
+            loading.set_exception(exc)
+            raise
+        finally:
+            self._loading = None
+        self.loads += 1
+        self._catalog = catalog
+        # Invalidated while loading (a rule was just added): serve it, reload next time.
+        self._at = gevent.get_hub().loop.now() if generation == self._generation else -1e18
+        loading.set(catalog)
+        return catalog
 
     def invalidate(self) -> None:
-        self._catalog = None
+        self._generation += 1
+        self._at = -1e18
 
 
 class _Observer:

@@ -194,7 +194,7 @@ class EmployeeCallerIdPolicy(enum.StrEnum):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class WorkerConfig:
-    workers: int = _spec(4, _int(1, 256), doc="concurrent callback attempts per process")
+    workers: int = _spec(4, _int(1, 5000), doc="concurrent callback attempts per process")
     lease_s: int = _spec(120, _int(10, 3600), doc="task lease; a dead worker's tasks return after it")
     poll_interval_s: float = _spec(1.0, _float(0.05, 60), doc="how often idle workers look for due tasks")
     shutdown_grace_s: int = _spec(30, _int(0, 600), doc="on SIGTERM, time to let calls in flight end")

@@ -40,7 +40,7 @@ from fsworker.catalog import Catalog
 from fsworker.clock import Clock, SystemClock
 from fsworker.detector.employees import EmployeeResolver
 from fsworker.errors import FsworkerError, ValidationError
-from fsworker.numbers import validate_number
+from fsworker.numbers import is_valid_number, validate_number
 from fsworker.outcomes import AttemptOutcome, TaskEndReason
 from fsworker.planner import ScheduleNeverOpensError, after_attempt
 from fsworker.prompts import HintFacts, PromptSettings, render_hint
@@ -260,7 +260,11 @@ class Dispatcher:
             )
         try:
             customer_endpoint = s.customer_endpoint(task.customer_number)
-            caller_id = lost.virtual_number or s.fallback_caller_id or ""
+            caller_id = lost.virtual_number or ""
+            if s.fallback_caller_id and not is_valid_number(caller_id):
+                # The number dialled is unknown or not a number (it came from the
+                # switch's variables): show the configured one rather than not call back.
+                caller_id = s.fallback_caller_id
             validate_number(caller_id, "customer caller ID (the number the customer dialled, D2)")
         except (ValidationError, FsworkerError) as exc:
             log.warning("%s: cannot dial customer %r: %s", tag, task.customer_number, exc)

@@ -117,7 +117,7 @@ url = "ftp://crm.example.com/"
     errs = errors(check_config(p, environ={}))
     assert "node[1].port: 70000 is invalid: an integer 1..65535" in errs
     assert "node[1].connect_timout_s: unknown key 'connect_timout_s'; did you mean 'connect_timeout_s'?" in errs
-    assert "worker.workers: 0 is invalid: an integer 1..256" in errs
+    assert "worker.workers: 0 is invalid: an integer 1..5000" in errs
     assert any(e.startswith("callback.min_talk_s: 'five' is invalid") for e in errs)
     assert any(e.startswith("callback.customer_dial_template:") for e in errs)
     assert "metrcs: unknown key 'metrcs'; did you mean 'metrics'?" in errs
