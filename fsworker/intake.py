@@ -29,7 +29,6 @@ from fsworker.errors import FsworkerError, InvalidNumberError
 from fsworker.outcomes import SkipReason, TaskEndReason
 from fsworker.planner import ScheduleNeverOpensError, first_due
 from fsworker.rules import Accept, IntakeFacts, Skip, decide
-from fsworker.store.errors import StoreError
 from fsworker.store.queue import TaskQueue
 
 log = logging.getLogger(__name__)
@@ -61,6 +60,21 @@ def _storable(obj: LostCall | Contact | RungLeg | TransferPhase) -> object:
         if new != value:
             changes[f.name] = new
     return replace(obj, **changes) if changes else obj
+
+
+class _Deferred:
+    """Observer calls made inside the intake transaction, replayed after its commit (a
+    webhook must not announce a task that a failed commit never created)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return lambda *args: self.calls.append((name, args))
+
+    def replay(self, observer: IntakeObserver) -> None:
+        for name, args in self.calls:
+            getattr(observer, name)(*args)
 
 
 class IntakeInterruptedError(FsworkerError):
@@ -113,24 +127,27 @@ class Intake:
         self.observer: IntakeObserver = observer or NullObserver()
 
     def lost_call(self, call: LostCall, *, recorded: bool = False) -> IntakeResult:
-        """Take one lost call in. ``recorded``: this process already stored it (a retry
-        after ``IntakeInterruptedError``), so it is decided now, not skipped as a
-        duplicate."""
+        """Take one lost call in, in ONE transaction: stored and decided (task created or
+        joined, or the skip recorded), or — on a database failure, StoreError — nothing
+        at all, and the caller retries it as new. Observers hear of it after the commit.
+        ``recorded``: already stored by an earlier, interrupted intake; decide it now
+        instead of skipping it as a duplicate."""
         now = self.clock.now()
         call = _storable(call)  # type: ignore[assignment]
-        if not recorded:
-            if not self.queue.record_lost_call(call, now=now):
-                return IntakeResult(call_uuid=call.call_uuid, skip=SkipReason.DUPLICATE)
-            self.observer.lost_call(call)
-        try:
-            return self._decide(call, now)
-        except StoreError as exc:
-            # Stored but not decided: the caller must retry with recorded=True, or the
-            # call would count as taken in by nobody.
-            raise IntakeInterruptedError(call.call_uuid, exc) from exc
-
-    def _decide(self, call: LostCall, now: datetime) -> IntakeResult:
+        obs = _Deferred()
+        # Read before the transaction: the catalog comes through another connection,
+        # which would wait for this transaction's lock on SQLite.
         catalog = self.catalog()
+        with self.queue.transaction():
+            if not recorded:
+                if not self.queue.record_lost_call(call, now=now):
+                    return IntakeResult(call_uuid=call.call_uuid, skip=SkipReason.DUPLICATE)
+                obs.lost_call(call)
+            result = self._decide(call, now, obs, catalog)
+        obs.replay(self.observer)
+        return result
+
+    def _decide(self, call: LostCall, now: datetime, obs: IntakeObserver, catalog: Catalog) -> IntakeResult:
         open_task = self.queue.open_task_for(call.customer_number)
         facts = IntakeFacts(
             open_task=open_task.task_id if open_task else None,
@@ -139,25 +156,25 @@ class Intake:
         )
         decision = decide(catalog, call, facts)
         if isinstance(decision, Skip):
-            return self._skip(call, decision.reason, decision.detail)
+            return self._skip(call, decision.reason, decision.detail, obs)
         assert isinstance(decision, Accept)
         if decision.join_task is not None:
             task_id = self.queue.join_task(call.customer_number, call.call_uuid)
             if task_id is not None:
                 rule = decision.rule.name if decision.rule else (open_task.rule_name if open_task else "")
                 log.info("call %s from %s joined task %s (D1)", call.call_uuid, call.customer_number, task_id)
-                self.observer.task_joined(call, task_id, rule)
+                obs.task_joined(call, task_id, rule)
                 return IntakeResult(call_uuid=call.call_uuid, task_id=task_id)
             # The open task ended in between: decide again as a fresh call.
             decision = decide(catalog, call, IntakeFacts())
             if isinstance(decision, Skip):
-                return self._skip(call, decision.reason, decision.detail)
+                return self._skip(call, decision.reason, decision.detail, obs)
         rule = decision.rule
         assert rule is not None
         try:
             due = first_due(rule, catalog, call.lost_at)
         except ScheduleNeverOpensError as exc:
-            return self._skip(call, SkipReason.NO_RULE, str(exc))
+            return self._skip(call, SkipReason.NO_RULE, str(exc), obs)
         try:
             task_id, created = self.queue.create_or_join_task(
                 customer_number=call.customer_number, rule_name=rule.name, due_at=due,
@@ -165,20 +182,20 @@ class Intake:
             )
         except InvalidNumberError as exc:  # D5; a database failure is not a skip
             log.warning("call %s: task not created: %s", call.call_uuid, exc)
-            return self._skip(call, SkipReason.INVALID_NUMBER, str(exc))
+            return self._skip(call, SkipReason.INVALID_NUMBER, str(exc), obs)
         if created:
             log.info("call %s from %s lost at %s (%s, waited %.1fs): task %s under rule %r, first attempt %s",
                      call.call_uuid, call.customer_number, call.lost_at.isoformat(), call.place.value,
                      call.waited_s, task_id, rule.name, due.isoformat())
-            self.observer.task_created(call, task_id, rule.name, due)
+            obs.task_created(call, task_id, rule.name, due)
         else:
-            self.observer.task_joined(call, task_id, rule.name)
+            obs.task_joined(call, task_id, rule.name)
         return IntakeResult(call_uuid=call.call_uuid, task_id=task_id, created=created)
 
-    def _skip(self, call: LostCall, reason: SkipReason, detail: str) -> IntakeResult:
+    def _skip(self, call: LostCall, reason: SkipReason, detail: str, obs: IntakeObserver) -> IntakeResult:
         self.queue.mark_lost_call_skipped(call.call_uuid, reason)
         log.info("call %s from %s skipped: %s %s", call.call_uuid, call.customer_number, reason.value, detail)
-        self.observer.skipped(call, reason, detail)
+        obs.skipped(call, reason, detail)
         return IntakeResult(call_uuid=call.call_uuid, skip=reason, detail=detail)
 
     def contact(self, contact: Contact) -> list[int]:

@@ -3,6 +3,9 @@
 Rules: every public store method runs in exactly one transaction opened by ``_tx``, so
 a method either happens completely or not at all, and driver errors are translated at
 this boundary (StoreUnavailableError carries the URL without its password).
+``transaction()`` lets one greenlet run several methods in ONE transaction (intake:
+record the call, look at the customer's task and contacts, create the task — one
+commit instead of four); other greenlets are not affected.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import gevent
 from sqlalchemy import Connection, Engine
 
 from fsworker.store.engine import make_engine
@@ -35,6 +39,7 @@ class StoreBase:
         self._owns_engine = isinstance(engine, str)
         self.engine = make_engine(engine) if isinstance(engine, str) else engine
         self.url = self.engine.url.render_as_string(hide_password=True)
+        self._current: dict[object, Connection] = {}  #: greenlet -> its open transaction()
 
     @property
     def is_postgresql(self) -> bool:
@@ -42,8 +47,27 @@ class StoreBase:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Connection]:
+        conn = self._current.get(gevent.getcurrent())
+        if conn is not None:  # inside this greenlet's transaction(): part of it
+            with translate_errors(self.url):
+                yield conn
+            return
         with translate_errors(self.url), self.engine.begin() as conn:
             yield conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the store methods this greenlet calls inside the block in one transaction:
+        all of them happen, or none. Not re-entrant."""
+        me = gevent.getcurrent()
+        if me in self._current:
+            raise RuntimeError("store transaction() is not re-entrant")
+        with translate_errors(self.url), self.engine.begin() as conn:
+            self._current[me] = conn
+            try:
+                yield
+            finally:
+                del self._current[me]
 
     def close(self) -> None:
         """Dispose of the engine if this object created it from a URL."""
