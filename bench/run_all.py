@@ -1,0 +1,346 @@
+"""``make bench``: run every benchmark (each in its own process), then write
+bench/RESULTS.md: the machine, each figure against its target (met / missed and by how
+much), why a target is missed, and every bench's own output.
+
+The benches print their figures; this runner only parses their last ``name: value``
+lines (and a few detail lines), so each bench stays runnable on its own:
+``python bench/<name>.py``. Benches are timing scripts, not tests: nothing here fails on
+a missed target (the exit status is non-zero only when a bench itself fails).
+Run: ``python bench/run_all.py [--only NAME ...] [--out bench/RESULTS.md]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PG_ADMIN = os.environ.get("FSWORKER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@dataclass
+class Bench:
+    name: str
+    args: list[str] = field(default_factory=list)
+    timeout_s: int = 600
+    output: str = ""
+    seconds: float = 0.0
+    status: int | None = None
+    load_before: str = ""
+    load_after: str = ""
+
+
+BENCHES = [
+    Bench("esl_parse"),
+    Bench("queue"),
+    Bench("intake_latency"),
+    Bench("loss_to_task_rate"),
+    Bench("due_to_originate"),
+    Bench("simultaneous_calls"),
+]
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def run(bench: Bench) -> None:
+    bench.load_before = loadavg()
+    t0 = time.monotonic()
+    print(f"== {bench.name} (load {bench.load_before})", flush=True)
+    try:
+        proc = subprocess.run([sys.executable, str(HERE / f"{bench.name}.py"), *bench.args], cwd=str(ROOT),
+                              capture_output=True, text=True, timeout=bench.timeout_s, check=False)
+        bench.output, bench.status = proc.stdout, proc.returncode
+        if proc.returncode:
+            bench.output += "\n[stderr, last lines]\n" + "\n".join(proc.stderr.splitlines()[-15:])
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        bench.output, bench.status = out + f"\n[timed out after {bench.timeout_s}s]", -1
+    bench.seconds = time.monotonic() - t0
+    bench.load_after = loadavg()
+    print(bench.output.rstrip(), flush=True)
+    print(f"-- {bench.name}: {bench.seconds:.0f}s, exit {bench.status}", flush=True)
+
+
+# -- the machine -------------------------------------------------------------------
+def machine() -> list[tuple[str, str]]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        kb = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal")).split()[1])
+        mem = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    pg = "not reachable"
+    try:
+        import psycopg2
+
+        conn = psycopg2.connect(PG_ADMIN, connect_timeout=5)
+        with conn.cursor() as cur:
+            cur.execute("SHOW server_version")
+            pg = cur.fetchone()[0]
+        conn.close()
+    except Exception as exc:  # noqa: BLE001 - described, not fatal
+        pg = f"not reachable ({type(exc).__name__})"
+    try:
+        # read-only: --no-optional-locks keeps `git status` from refreshing the index
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=False).stdout.strip()
+        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+        rev = f"{head}{' + uncommitted changes' if dirty else ''}"
+    except OSError:
+        rev = "?"
+    return [
+        ("CPU", f"{cpu}, {os.cpu_count()} logical cores"),
+        ("RAM", mem),
+        ("Kernel", f"{platform.system()} {platform.release()}"),
+        ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("PostgreSQL server", pg),
+        ("SQLite", sqlite3.sqlite_version),
+        ("Code", rev),
+        ("Date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+    ]
+
+
+# -- figures -------------------------------------------------------------------------
+def last(output: str, key: str) -> float | None:
+    found = re.findall(rf"^{re.escape(key)}:\s*([-+0-9.e]+|inf|nan)\s*$", output, re.M)
+    return float(found[-1]) if found else None
+
+
+def lines(output: str, pattern: str) -> list[str]:
+    return [ln for ln in output.splitlines() if re.search(pattern, ln)]
+
+
+@dataclass
+class Row:
+    figure: str
+    measured: str
+    target: str
+    verdict: str
+
+
+def verdict_min(value: float | None, target: float, unit: str = "") -> str:
+    """Higher is better."""
+    if value is None:
+        return "not measured"
+    if value >= target:
+        return "met" if value < 1.05 * target else f"met ({value / target:.1f}x the target)"
+    return (f"**missed**: {value:g}{unit} against {target:g}{unit}, {target - value:g}{unit} short "
+            f"({100 * value / target:.0f}% of the target)")
+
+
+def verdict_max(value: float | None, target: float, unit: str) -> str:
+    """Lower is better."""
+    if value is None:
+        return "not measured"
+    if value != value or value == float("inf"):
+        return "**missed**: some never happened within the time limit (see Measured)"
+    if value <= target:
+        return f"met ({target - value:g}{unit} to spare)"
+    over = value - target
+    return f"**missed** by {over:,.{1 if over < 10 else 0}f}{unit} ({value / target:,.1f}x the target)"
+
+
+def fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def rows(by: dict[str, Bench]) -> list[Row]:
+    out: list[Row] = []
+    o = {k: b.output for k, b in by.items()}
+    if "esl_parse" in o:
+        v = last(o["esl_parse"], "speedup_vs_greenswitch")
+        full = last(o["esl_parse"], "speedup_full")
+        out.append(Row("ESL parsing vs greenswitch, same bytes (detector path)", f"{fmt(v)}x (all headers: {fmt(full)}x)",
+                       ">= 10x", verdict_min(v, 10, "x")))
+    if "loss_to_task_rate" in o:
+        v = last(o["loss_to_task_rate"], "loss_to_task_rate_p99_ms")
+        detail = "; ".join(f"{m.group(1)} p50 {m.group(2)} / p99 {m.group(3)} ms, intake {m.group(4)} tasks/s"
+                           for m in re.finditer(r"^(\w+)\s+rate=\S+ .*?p50=([\d.]+)ms p99=([\d.]+)ms .*?"
+                                                r"intake=([\d.]+) tasks/s", o["loss_to_task_rate"], re.M))
+        out.append(Row("Lost call -> task committed at 100 lost calls/s, p99 (worst DB)",
+                       f"{fmt(v, ' ms', 0)} ({detail})", "<= 20 ms", verdict_max(v, 20, " ms")))
+    if "intake_latency" in o:
+        v = last(o["intake_latency"], "loss_to_task_p99_ms")
+        out.append(Row("Lost call -> task committed, one call at a time, p99 (worst DB; supplementary)",
+                       fmt(v, " ms"), "<= 20 ms", verdict_max(v, 20, " ms")))
+    if "due_to_originate" in o:
+        v = last(o["due_to_originate"], "due_to_originate_p99_ms")
+        detail = "; ".join(f"{m.group(1)} poll {m.group(2)}: {m.group(3)} dialled, p50 {m.group(4)} / "
+                           f"p99 {m.group(5)} ms"
+                           for m in re.finditer(r"^(\w+)\s+tasks=.*? poll=(\S+) originated=(\S+) first=\S+ "
+                                                r"p50=(\S+)ms p99=(\S+)ms", o["due_to_originate"], re.M))
+        out.append(Row("Due task -> first originate, 1,000 due at once, p99 (worst DB, default poll 1 s)",
+                       f"{fmt(v, ' ms', 0)} ({detail})", "<= 50 ms", verdict_max(v, 50, " ms")))
+    if "simultaneous_calls" in o:
+        s = o["simultaneous_calls"]
+        rss = last(s, "simultaneous_peak_rss_mb")
+        cpu = last(s, "simultaneous_cpu_s")
+        done = last(s, "simultaneous_completed")
+        bridged = last(s, "simultaneous_peak_bridged")
+        out.append(Row("1,000 simultaneous callbacks, one process: peak RSS", fmt(rss, " MB", 0), "< 200 MB",
+                       verdict_max(rss, 200, " MB")))
+        out.append(Row("1,000 simultaneous callbacks: calls completed (outcome success)", fmt(done, "", 0),
+                       "1,000", verdict_min(done, 1000)))
+        out.append(Row("1,000 simultaneous callbacks: peak bridged at once (switch side)", fmt(bridged, "", 0),
+                       "1,000 (all up together)", verdict_min(bridged, 1000)))
+        out.append(Row("1,000 simultaneous callbacks: worker CPU seconds (user+sys)", fmt(cpu, " s"), "—",
+                       "reported"))
+    if "queue" in o:
+        v = last(o["queue"], "claims_per_s_4proc")
+        ratios = lines(o["queue"], r"^claim procs=4 100k/1k ratio")
+        ratio = float(ratios[-1].rsplit(":", 1)[1]) if ratios else None
+        out.append(Row("Claims/s on PostgreSQL, 4 processes (lower of 1k / 100k pending)", fmt(v, "/s", 0),
+                       ">= 2,000/s (store issue)", verdict_min(v, 2000, "/s")))
+        if ratio is not None:
+            out.append(Row("Claims/s at 100k pending vs 1k (4 processes)", f"{ratio:.2f}", "within 30% (0.70-1.30)",
+                           "met" if 0.7 <= ratio <= 1.3 else f"**missed** by {min(abs(ratio - 0.7), abs(ratio - 1.3)):.2f}"))
+    return out
+
+
+WHY = {
+    "esl_parse": """\
+**ESL parsing (>= 10x greenswitch).** greenswitch is itself a short pure-Python loop:
+per line a `readline` + `decode` + string append, then per event one `unquote` of the
+whole block, `splitlines` and one `split(': ')` per line. fsworker frames in bytes
+(Content-Length counted in bytes, size caps) and decodes each value after the split
+(STYLE.md). The detector path splits events of FreeSWITCH's usual shape as bytes after
+one C-level check of the whole block, and decodes only the ~20 values it reads; what is
+left per trace (994 events, 13.9 ms) is dominated by splitting the 304 large (~6 KB,
+~300 headers) events the detector reads: ~28 µs each, of which creating ~300 objects and
+the dict is ~19 µs. Alternatives measured: single-header `find` lookups (a repeated
+header must keep its last value, so each scans most of the block: 32 µs), one regex
+validation pass (34-39 µs). 10x needs compiled code for the block split.""",
+    "intake_latency": """\
+**Lost call -> task, one call at a time (supplementary).** One transaction per lost call;
+the figure is the detector's handling of the call's events plus that commit.""",
+    "loss_to_task_rate": """\
+**Lost call -> task at 100/s (p99 <= 20 ms).** One process keeps up (the `intake` rate),
+so the p99 is service time plus short queues when several calls end together. A lost
+call is taken in with one transaction (~8 statements: record the call, its open task,
+its contacts, the rule, the task) and ~6 ms of worker CPU, most of it handling the
+call's ~20 events (parsing, detector); at 100/s that is ~55% of one core, so calls that
+end within a few ms of each other wait for each other. SQLite commits locally and sits
+at the target; PostgreSQL adds a network round trip per statement and is 3-4x over it.
+Going further means one statement per lost call (CTEs) on PostgreSQL, or taking calls in
+in small batches (one commit for several).""",
+    "due_to_originate": """\
+**Due -> originate, 1,000 at once (p99 <= 50 ms).** (1) An idle dispatcher learns that a
+task is due only by polling (`worker.poll_interval_s`, default 1 s); the 0.05 s run
+shows the rest without it. (2) The claimer takes due tasks 100 per statement and starts
+each attempt at once; each attempt reads its lost calls and renders its hint before its
+originate (`sql_statements` per task); the catalog is loaded once (single flight). Claiming
+1,000 tasks takes ~1 s on SQLite (`claim_stepwise` does each task's steps inside one
+BEGIN IMMEDIATE; SQLite calls block the whole gevent process) and ~0.2 s on PostgreSQL.
+(3) Everything runs on one core: a p99 of 50 ms for 1,000 starts means under 50 µs of
+worker CPU per start, against ~2-3 ms per start (`diag`). "worker sent the originates
+at" shows the worker, not the fake switch, sets the figure.""",
+    "queue": """\
+**Claims/s at 100k vs 1k pending.** Each figure is 900 claims, well under a second, so one
+scheduling hiccup on this shared machine moves it: the four-process 100k/1k ratio came out
+between 0.66 and 1.24 in runs on 2026-11-28.""",
+    "simultaneous_calls": """\
+**1,000 simultaneous calls.** Met. Before the catalog cache loaded once at a time, every
+attempt that found it stale reloaded it and on PostgreSQL the loads piled up side by
+side (peak RSS 160-232 MB, 19 CPU seconds); now 89-91 MB and ~10 s. "Peak bridged"
+counts pairs up at the same moment (sampled every 50 ms by the fake switch).""",
+}
+
+
+BOTTLENECKS = """\
+## What the benches changed, and what is left (2026-11-28)
+
+Fixed after these benches first ran (one run each, shared 2-core machine):
+- **Catalog reloads had no single flight** (fsworker/app.py): 1,000 simultaneous calls on
+  PostgreSQL 231 -> 91 MB peak RSS, 19.3 -> 10.3 CPU s; due -> originate 700 -> 2 reloads,
+  11.8 -> 2.1 statements per task; no more "QueuePool limit ... reached" failures.
+- **Intake used 4-5 transactions per lost call**; now one (intake.py, store/base.py
+  `transaction()`): PostgreSQL 100/s p99 from 103 ms (and seconds under load) to 35-85 ms.
+- **`WorkerConfig.workers` was capped at 256**; now 5,000, so `fsworker run --workers 1000`
+  drives the 1,000-call bench as configured.
+
+Left:
+- **Claiming on SQLite is per task** (store/claim.py `claim_stepwise`, ~1 ms a task);
+  set-based statements per batch and a `gevent.sleep(0)` between batches would start
+  the first originates sooner.
+- **Due tasks are found by polling** (dispatcher `_claimer`); sleeping until the earliest
+  pending `due_at` (capped by `poll_s`) would start a task due in the future on time.
+- **The PostgreSQL pool is 5 + 5 connections** (store/engine.py); enough here, the next
+  limit for more concurrent attempts.
+"""
+
+
+def write_results(path: Path, benches: list[Bench]) -> None:
+    by = {b.name: b for b in benches if b.status is not None}
+    table = rows(by)
+    md = ["# Benchmark results", "",
+          "Written by `bench/run_all.py` (`make bench`). Figures are from one run on the machine below; "
+          "every bench runs in its own process, one after the other. Benches are scripts that print "
+          "figures, never tests. The machine may be shared with other work (see the load averages "
+          "under Runs): wall-clock latencies suffer from that first; counts of statements, reloads "
+          "and CPU seconds much less.", "", "## Machine", "", "| | |", "|---|---|"]
+    md += [f"| {k} | {v} |" for k, v in machine()]
+    md += ["", "## Figures against targets", "", "| Figure | Measured | Target | Verdict |", "|---|---|---|---|"]
+    md += [f"| {r.figure} | {r.measured} | {r.target} | {r.verdict} |" for r in table]
+    md += ["", "## Runs", "", "| Bench | Exit | Seconds | Load average before -> after (1/5/15 min) |",
+           "|---|---|---|---|"]
+    md += [f"| `bench/{b.name}.py` | {b.status} | {b.seconds:.0f} | {b.load_before} -> {b.load_after} |"
+           for b in benches if b.status is not None]
+    missed = [name for name in WHY if name in by and any(
+        "missed" in r.verdict for r in rows({name: by[name]}))]
+    if missed or "simultaneous_calls" in by:
+        md += ["", "## Why targets are missed", ""]
+        for name in missed + (["simultaneous_calls"] if "simultaneous_calls" in by and
+                              "simultaneous_calls" not in missed else []):
+            md += [WHY[name], ""]
+            diag = lines(by[name].output, r"diag:|^worker:|^switch:")
+            if diag:
+                md += ["Measured in this run:", "", "```", *diag, "```", ""]
+    md += [BOTTLENECKS, "## Output of each bench", ""]
+    for b in benches:
+        if b.status is None:
+            continue
+        md += [f"### `bench/{b.name}.py`", "", "```", b.output.rstrip(), "```", ""]
+    path.write_text("\n".join(md) + "\n")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", help="run only these benches (names without .py)")
+    ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    args = ap.parse_args()
+    chosen = [b for b in BENCHES if not args.only or b.name in args.only]
+    t0 = time.monotonic()
+    for bench in chosen:
+        run(bench)
+    write_results(Path(args.out), chosen)
+    print(f"wrote {args.out} ({time.monotonic() - t0:.0f}s in all)")
+    return 1 if any(b.status for b in chosen) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
