@@ -22,17 +22,19 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 from gevent import monkey  # noqa: E402
 
 monkey.patch_all()
+# The standard library's queue is imported now: bench/ may come back, last.
+sys.path.append(str(_HERE))
 
 import argparse  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
 
 import gevent  # noqa: E402
 
 sys.path.insert(0, str(_HERE.parent))
+
+from benchlib import Databases  # noqa: E402
 
 from fsworker.app import Service  # noqa: E402
 from fsworker.clock import ManualClock  # noqa: E402
@@ -113,39 +115,6 @@ def run(db_url: str, calls: int, burst: int) -> dict[str, float]:
         "calls": len(uuids), "missing": missing, "p50_ms": statistics.median(lat), "p95_ms": percentile(lat, 95),
         "p99_ms": percentile(lat, 99), "max_ms": max(lat), "calls_per_s": len(lat) / elapsed,
     }
-
-
-class Databases:
-    """A fresh database per run: a SQLite file, or a scratch PostgreSQL database."""
-
-    def __init__(self, pg_admin: str) -> None:
-        self.pg_admin = pg_admin
-        self.created: list[str] = []
-
-    def sqlite(self) -> str:
-        return f"sqlite:///{tempfile.mkdtemp(prefix='fsworker-bench-')}/bench.sqlite3"
-
-    def postgresql(self) -> str:
-        import psycopg2
-
-        name = f"fsw_bench_{uuid.uuid4().hex[:8]}"
-        conn = psycopg2.connect(self.pg_admin)
-        conn.autocommit = True
-        conn.cursor().execute(f'CREATE DATABASE "{name}"')
-        conn.close()
-        self.created.append(name)
-        return self.pg_admin.rsplit("/", 1)[0] + f"/{name}"
-
-    def drop(self) -> None:
-        import psycopg2
-
-        for name in self.created:
-            conn = psycopg2.connect(self.pg_admin)
-            conn.autocommit = True
-            cur = conn.cursor()
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.close()
 
 
 def main() -> None:
