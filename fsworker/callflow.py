@@ -93,6 +93,8 @@ class AttemptResult:
     talk_s: float = 0.0
     rung: tuple[tuple[str, ...], ...] = ()  #: endpoints per step actually rung
     causes: tuple[str, ...] = field(default_factory=tuple)
+    #: the switch stopped answering mid-attempt: a leg of it may still be up unseen
+    legs_uncertain: bool = False
 
 
 class CallFlow:
@@ -136,7 +138,8 @@ class CallFlow:
             return result
         except ESLError as exc:
             log.warning("%s: switch error on node %s: %s", tag, self.node, exc)
-            return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail=f"{type(exc).__name__}: {exc}")
+            return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail=f"{type(exc).__name__}: {exc}",
+                                 legs_uncertain=True)
         except LeaveBridgedUp:
             # From the moment uuid_bridge is sent the call may be bridged (our view of the
             # switch's events lags): leave it to the next worker, which sees the switch's
@@ -188,6 +191,7 @@ class CallFlow:
         except ESLError as exc:
             log.warning("%s: switch error while following the adopted call: %s", tag, exc)
             return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail=f"adopted; {type(exc).__name__}: {exc}",
+                                 legs_uncertain=True,
                                  **base)
         finally:
             self._cleanup(legs, ours, tag, None, sweep=False)
@@ -310,6 +314,7 @@ class CallFlow:
                 if waited > deadline:
                     log.warning("%s: no result for the customer leg %s within %.0fs", tag, customer, deadline)
                     return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="no BACKGROUND_JOB for customer originate",
+                                         legs_uncertain=True,
                                          customer_uuid=customer, **base)
         result = result.strip()
         if not result.startswith("+OK"):

@@ -447,8 +447,8 @@ class Dispatcher:
                 next_due=next_due, end_reason=end,
                 detail=result.detail, employee=self._employee_name(catalog, result.employee_endpoint), call_uuids=uuids,
                 talk_s=result.talk_s or None, now=now,
-                # A switch error may have left a leg up that we never heard of.
-                recover_legs=outcome is AttemptOutcome.SWITCH_ERROR,
+                # The switch stopped answering mid-attempt: a leg may be up unseen.
+                recover_legs=result.legs_uncertain,
             )
         except LeaseLostError:
             log.warning("task %s: lease lost before the outcome %s could be recorded", task.task_id, outcome.value)
