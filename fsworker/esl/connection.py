@@ -377,6 +377,16 @@ class ESLConnection(ESLProtocol):
             self._durable_jobs.add(job.uuid)
         try:
             frame = self._request(data, f"bgapi {command}", timeout)
+        except ConnectionLostError:
+            if not survive_reconnect:
+                self._forget_job(job.uuid)
+                raise
+            # The link dropped before the reply: the switch may have taken the job, and
+            # its BACKGROUND_JOB then reaches the next link. The caller's get(timeout)
+            # bounds the wait if it never does.
+            log.warning("ESL %s:%s: link lost before the reply to bgapi %s (job %s); waiting for its result "
+                        "on the next link", self.host, self.port, command, job.uuid)
+            return job
         except BaseException:
             # not known to be accepted: it must not wait for a result that may never come
             self._forget_job(job.uuid)
