@@ -10,7 +10,7 @@ setup(
     packages=find_packages(include=["fsworker", "fsworker.*"]),
     include_package_data=True,
     # Operator-facing templates live at the top of the repository; an installed wheel
-    # carries them under <prefix>/share/fsworker (fsworker.prompts finds them there).
+    # carries them under <prefix>/share/fsworker (fsworker.core.prompts finds them there).
     data_files=[
         ("share/fsworker/templates/hints", glob("templates/hints/*.j2")),
         ("share/fsworker/templates/dialplan", glob("templates/dialplan/*")),
@@ -30,6 +30,11 @@ setup(
         # zoneinfo needs IANA data; tzdata supplies it where the OS does not
         "tzdata>=2024.1",
     ],
-    extras_require={"dev": ["pytest>=8", "ruff>=0.5", "hypothesis>=6.100"]},
+    extras_require={"dev": [
+        "pytest>=8", "ruff>=0.5", "hypothesis>=6.100",
+        # layer contracts (.importlinter) checked by `make lint`: a maintained tool beats
+        # hand-written import checks, and it reads the same import graph Python does
+        "import-linter>=2.0",
+    ]},
     entry_points={"console_scripts": ["fsworker=fsworker.cli.main:main"]},
 )

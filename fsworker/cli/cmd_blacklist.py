@@ -10,8 +10,8 @@ import argparse
 
 from fsworker.cli.common import CliError, add_json, free_text, open_store, print_json, print_table
 from fsworker.cli.main import EXIT_NOT_FOUND, EXIT_OK
-from fsworker.model import BlacklistEntry
-from fsworker.numbers import validate_number
+from fsworker.core.model import BlacklistEntry
+from fsworker.core.numbers import validate_number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -21,9 +21,9 @@ from fsworker.cli.common import (
     print_json,
 )
 from fsworker.cli.main import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE
-from fsworker.errors import FsworkerError, ValidationError
+from fsworker.core.errors import FsworkerError, ValidationError
+from fsworker.core.validation import CatalogError, check_catalog
 from fsworker.store.errors import StoreUnavailableError
-from fsworker.validation import CatalogError, check_catalog
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,7 +51,7 @@ class Finding:
 
 
 def _config_findings(path: Any, notes: list[str]) -> tuple[list[Finding], bool]:
-    from fsworker.config import check_config, resolve_path
+    from fsworker.config.settings import check_config, resolve_path
 
     file = resolve_path(path)
     if file is None:

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def database_url(args: argparse.Namespace) -> str:
     if getattr(args, "db", None):
         return str(args.db)
-    from fsworker.config import load_config
+    from fsworker.config.settings import load_config
 
     return load_config(getattr(args, "config", None)).database.url
 

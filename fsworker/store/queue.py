@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from fsworker.calls import Contact, LostCall
-from fsworker.errors import ValidationError
-from fsworker.numbers import validate_number
-from fsworker.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
+from fsworker.core.calls import Contact, LostCall
+from fsworker.core.errors import ValidationError
+from fsworker.core.numbers import validate_number
+from fsworker.core.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
 from fsworker.store import tables as t
 from fsworker.store.base import StoreBase, aware
 from fsworker.store.claim import (
