@@ -29,6 +29,7 @@ from fsworker.core.strategies import (
 )
 from fsworker.core.strategies import registry as registry_mod
 from fsworker.core.strategies.number import NumberStrategy
+from fsworker.core.validation import check_rule_strategy
 
 EP = "sofia/internal/{}@127.0.0.1:5072"
 U = "user/{}"  # how the catalog configures employees 101..105
@@ -403,10 +404,13 @@ def test_a_plugin_strategy_can_be_named_by_a_rule(monkeypatch):
     editing fsworker; an unregistered name is refused naming the field."""
     reg = new_registry(entry_point_group=None)
     monkeypatch.setattr(registry_mod, "default_registry", reg)
+    unregistered = Rule(name="r", strategy="first_employee")  # a value: it cannot know what is installed
     with pytest.raises(ValidationError) as ei:
-        Rule(name="r", strategy="first_employee")
+        check_rule_strategy(unregistered)  # every writer of rules asks this
     assert ei.value.field == "rule.strategy"
+    assert "registered plugin strategy" in str(ei.value)
     reg.register("first_employee", FirstEmployeeOnly)
+    check_rule_strategy(Rule(name="r", strategy="first_employee"))
     rule = Rule(name="r", strategy="first_employee", target="Anna")
     assert rule.strategy == "first_employee"
     p = registry_mod.get_strategy(rule.strategy).plan(rule=rule, catalog=catalog(), call=lost(), attempt=1,
