@@ -22,6 +22,12 @@ class LossPlace(enum.StrEnum):
     SCENARIO = "scenario"  #: an IVR scenario (fsw_scenario)
     SITE = "site"  #: the web site the customer came from (fsw_site)
     TRANSFER = "transfer"  #: lost while being transferred, or after a transfer
+    #: the customer asked to be called back: an IVR option (the dialplan sets
+    #: fsw_callback_request=true on the customer's leg) or POST /api/v1/callbacks
+    REQUEST = "request"
+
+#: the channel variable a dialplan sets on the customer's leg to ask for a callback
+CALLBACK_REQUEST_VAR = "fsw_callback_request"
 
 
 class TransferKind(enum.StrEnum):

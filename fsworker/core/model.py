@@ -235,7 +235,7 @@ class Rule:
         self._check_limits()
 
     def _check_place(self) -> None:
-        if self.place in (LossPlace.ANY, LossPlace.TRANSFER):
+        if self.place in (LossPlace.ANY, LossPlace.TRANSFER, LossPlace.REQUEST):
             if self.place_value not in (None, ""):
                 raise ValidationError(
                     "rule.place_value", self.place_value, f"must be empty for place {self.place.value!r}"
@@ -282,6 +282,9 @@ class Rule:
             raise ValidationError("rule.min_wait_s", mw, f"0..{MAX_MIN_WAIT_S} seconds (R9)")
         if self.place is LossPlace.TRANSFER and mw != 0:
             raise ValidationError("rule.min_wait_s", mw, "not applicable to loss place 'transfer' (R9): must be 0")
+        if self.place is LossPlace.REQUEST and mw != 0:
+            # a customer who asked for a callback waited as long as they meant to
+            raise ValidationError("rule.min_wait_s", mw, "not applicable to loss place 'request': must be 0")
         mc = self.max_concurrent
         if not isinstance(mc, int) or isinstance(mc, bool) or not MIN_CONCURRENCY <= mc <= MAX_CONCURRENCY:
             raise ValidationError(

@@ -125,6 +125,8 @@ def place_matches(rule: Rule, call: LostCall) -> bool:
         return call.site is not None and call.site == rule.place_value
     if rule.place is LossPlace.TRANSFER:
         return call.lost_in_transfer or call.place is LossPlace.TRANSFER
+    if rule.place is LossPlace.REQUEST:
+        return call.place is LossPlace.REQUEST
     return False
 
 
@@ -149,7 +151,8 @@ def check_rule(catalog: Catalog, rule: Rule, call: LostCall) -> RuleCheck:
             return verdict(Verdict.UNKNOWN_SCHEDULE, rule.applies_schedule)
         if not is_open(schedule, call.lost_at):
             return verdict(Verdict.NOT_APPLICABLE_AT_LOSS, f"{rule.applies_schedule} closed at {call.lost_at.isoformat()}")
-    if rule.min_wait_s and not _in_transfer(call) and call.waited_s < rule.min_wait_s:
+    if rule.min_wait_s and not _in_transfer(call) and call.place is not LossPlace.REQUEST \
+            and call.waited_s < rule.min_wait_s:
         return verdict(Verdict.WAITED_TOO_LITTLE, f"waited {call.waited_s:g} s < {rule.min_wait_s} s")
     return verdict(Verdict.MATCHED)
 

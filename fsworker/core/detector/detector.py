@@ -37,7 +37,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fsworker.core.calls import Contact, ContactKind, LostCall
+from fsworker.core.calls import CALLBACK_REQUEST_VAR, Contact, ContactKind, LostCall
 from fsworker.core.detector.employees import EmployeeResolver, EndpointLookup
 from fsworker.core.detector.event import SwitchEvent as Event
 from fsworker.core.detector.state import (
@@ -68,7 +68,7 @@ INTERESTING_EVENTS: frozenset[str] = frozenset(
     }
 )
 
-_FSW_VARS = ("fsw_number", "fsw_scenario", "fsw_site", "fsw_campaign")
+_FSW_VARS = ("fsw_number", "fsw_scenario", "fsw_site", "fsw_campaign", CALLBACK_REQUEST_VAR)
 _FINAL = frozenset({"CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY"})
 _MAX_PARENT_HOPS = 4
 _OWN = "own"
@@ -504,7 +504,8 @@ class Detector:
             )
             at_us = first.us if first else call.last_us
             self._inbound_contact(call, verdict.first_partner, at_us, out, partner)
-        if not verdict.lost:
+        requested = call.fsw.get(CALLBACK_REQUEST_VAR) == "true"
+        if not verdict.lost and not requested:
             log.info(
                 "call %s from %s: answered, not lost", call.uuid, call.caller_number
             )

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fsworker.core.calls import LossPlace, LostCall, RungLeg, TransferKind, TransferPhase
+from fsworker.core.calls import CALLBACK_REQUEST_VAR, LossPlace, LostCall, RungLeg, TransferKind, TransferPhase
 from fsworker.core.detector.state import ChannelState, Mark, MarkKind
 
 #: legs of one parent created within this window, while none of the group had ended
@@ -172,7 +172,9 @@ def build_lost_call(
     virtual_number = fsw.get("fsw_number") or call.destination
     scenario = fsw.get("fsw_scenario")
     site = fsw.get("fsw_site")
-    if transfer is not None:
+    if fsw.get(CALLBACK_REQUEST_VAR) == "true":
+        place = LossPlace.REQUEST
+    elif transfer is not None:
         place = LossPlace.TRANSFER
     elif scenario:
         place = LossPlace.SCENARIO
