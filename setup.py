@@ -17,7 +17,7 @@ setup(
         ("share/fsworker/contrib", ["contrib/systemd/fsworker.service", "contrib/grafana/fsworker-dashboard.json"]),
         ("share/fsworker", ["fsworker.example.toml"]),
     ],
-    package_data={"fsworker": ["py.typed", "store/migrations/*.py", "store/migrations/versions/*.py",
+    package_data={"fsworker": ["py.typed", "service/openapi.json", "store/migrations/*.py", "store/migrations/versions/*.py",
                                "store/migrations/script.py.mako", "store/alembic.ini"]},
     install_requires=[
         "greenswitch>=0.0.19",
@@ -35,6 +35,9 @@ setup(
         # layer contracts (.importlinter) checked by `make lint`: a maintained tool beats
         # hand-written import checks, and it reads the same import graph Python does
         "import-linter>=2.0",
+        # validates the callbacks API's OpenAPI document; brings jsonschema, which the
+        # API tests use to check every answer against it
+        "openapi-spec-validator>=0.7",
     ]},
     entry_points={"console_scripts": ["fsworker=fsworker.cli.main:main"]},
 )

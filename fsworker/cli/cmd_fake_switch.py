@@ -68,6 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--campaign", help="fsw_campaign: the ad campaign id")
     c.add_argument("--queue", help="answer and put the call in this mod_callcenter queue (instead of --ring)")
     c.add_argument("--ignore", action="store_true", help="fsw_ignore=true: never a lost call")
+    c.add_argument("--request", action="store_true",
+                   help="fsw_callback_request=true: the customer asked to be called back in the IVR")
 
     e = sub.add_parser("endpoint", help="script how an endpoint (user/101) or a number reacts when rung")
     _link_options(e, defaults=False)
@@ -117,6 +119,8 @@ def _api_command(args: argparse.Namespace) -> tuple[str, str]:
                 words.append(f"{opt}={_word(opt, value)}")
         if args.ignore:
             words.append("ignore=true")
+        if args.request:
+            words.append("request=true")
         return "fake_call", " ".join(words)
     if action == "endpoint":
         words = [_word("endpoint", args.endpoint), args.action]

@@ -285,6 +285,19 @@ class MetricsConfig:
         return _listen(self.listen, "metrics.listen")
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApiConfig:
+    token_env: str = _spec("FSWORKER_API_TOKEN", _str(re.compile(r"[A-Z_][A-Z0-9_]{0,63}"), "an environment variable name (A-Z, 0-9, _)"),
+                           doc="environment variable holding the callbacks API's bearer token; unset or empty = API off")
+
+    def __post_init__(self) -> None:
+        _validate_fields(self, "api")
+
+    def token(self) -> str | None:
+        """The bearer token, read from the environment now (never stored in the config)."""
+        return os.environ.get(self.token_env) or None
+
+
 def _bool(v: Any, place: str) -> bool:
     if not isinstance(v, bool):
         raise ValidationError(place, v, "true or false")
@@ -380,6 +393,7 @@ class Config:
     callback: CallbackConfig = field(default_factory=CallbackConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     webhooks: tuple[WebhookConfig, ...] = ()
     log: LogConfig = field(default_factory=LogConfig)
     source: Path | None = None  #: the file it was read from; None = built-in defaults
@@ -399,6 +413,7 @@ SECTIONS: dict[str, tuple[str, type, bool]] = {
     "callback": ("callback", CallbackConfig, False),
     "tts": ("tts", TtsConfig, False),
     "metrics": ("metrics", MetricsConfig, False),
+    "api": ("api", ApiConfig, False),
     "webhook": ("webhooks", WebhookConfig, True),
     "log": ("log", LogConfig, False),
 }

@@ -30,6 +30,7 @@ from fsworker.core.strategies import DialSettings
 from fsworker.esl.connection import ConnectionHooks, ConnectionState, ESLConnection, Subscription
 from fsworker.esl.proto.errors import ESLError
 from fsworker.esl.proto.frames import Event
+from fsworker.service.api import CallbacksApi
 from fsworker.service.callflow import AttemptResult, CallFlow, FlowSettings
 from fsworker.service.dispatcher import Dispatcher, DispatchSettings, NodeSlot
 from fsworker.service.health import Health, MetricsServer, ProbeResult
@@ -383,9 +384,12 @@ class Service:
             self.webhooks.start()
         if metrics and self.config.metrics.enabled:
             host, port = self.config.metrics.address
-            self.metrics_server = MetricsServer(self.metrics, self.health, host, port)
+            token = self.config.api.token()
+            api = CallbacksApi(self.intake, self.queue, token, clock=self.clock) if token else None
+            self.metrics_server = MetricsServer(self.metrics, self.health, host, port, api=api)
             self.metrics_server.start()
-            log.info("metrics on http://%s:%s/metrics, health on /healthz", *self.metrics_server.address)
+            log.info("metrics on http://%s:%s/metrics, health on /healthz%s", *self.metrics_server.address,
+                     f", callbacks API on /api/v1 (token from ${self.config.api.token_env})" if api else "")
         for node in self.nodes:
             node.conn.start()
         if self.dispatcher is not None:

@@ -89,12 +89,16 @@ class Health:
         }
 
 
-def make_app(metrics: Metrics, health: Health) -> Callable[..., Iterable[bytes]]:
-    """The WSGI application: GET /metrics, GET /healthz, GET / (a tiny index)."""
+def make_app(metrics: Metrics, health: Health,
+             api: Callable[..., Iterable[bytes]] | None = None) -> Callable[..., Iterable[bytes]]:
+    """The WSGI application: GET /metrics, GET /healthz, GET / (a tiny index), and
+    ``api`` (the callbacks API) under /api/."""
     metrics_app = make_wsgi_app(metrics.registry)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
+        if api is not None and path.startswith("/api/"):
+            return api(environ, start_response)
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")])
             return [b"method not allowed\n"]
@@ -134,10 +138,11 @@ class _QuietHandler(WSGIRequestHandler):
 class MetricsServer:
     """``/metrics`` + ``/healthz`` on ``host:port`` in a background (daemon) thread."""
 
-    def __init__(self, metrics: Metrics, health: Health, host: str = "127.0.0.1", port: int = 9464) -> None:
+    def __init__(self, metrics: Metrics, health: Health, host: str = "127.0.0.1", port: int = 9464,
+                 api: Callable[..., Iterable[bytes]] | None = None) -> None:
         cls = _Server6 if ":" in host else _Server
         try:
-            self._server = make_server(host, port, make_app(metrics, health),
+            self._server = make_server(host, port, make_app(metrics, health, api),
                                        server_class=cls, handler_class=_QuietHandler)
         except OSError as exc:
             from fsworker.core.errors import ConfigError

@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Protocol
 
-from fsworker.core.calls import Contact, LostCall, RungLeg, TransferPhase
+from fsworker.core.calls import Contact, LossPlace, LostCall, RungLeg, TransferPhase
 from fsworker.core.catalog import Catalog
 from fsworker.core.clock import Clock, SystemClock
 from fsworker.core.errors import FsworkerError, InvalidNumberError
@@ -112,6 +112,16 @@ class IntakeResult:
     detail: str = ""
 
 
+def only_rule(catalog: Catalog, name: str) -> Catalog:
+    """``catalog`` whose only rule is ``name``, covering any place and time: a callback
+    asked for under a named rule is not matched against the others. Disabled stays
+    disabled; an unknown name leaves no rule (the call is skipped as no_rule)."""
+    chosen = [r for r in catalog.rules if r.name == name]
+    rules = tuple(r.evolve(place=LossPlace.ANY, place_value=None, applies_schedule=None, min_wait_s=0, position=0)
+                  for r in chosen)
+    return replace(catalog, rules=rules)
+
+
 class Intake:
     def __init__(
         self,
@@ -126,28 +136,34 @@ class Intake:
         self.clock = clock or SystemClock()
         self.observer: IntakeObserver = observer or NullObserver()
 
-    def lost_call(self, call: LostCall, *, recorded: bool = False) -> IntakeResult:
+    def lost_call(self, call: LostCall, *, recorded: bool = False, rule: str | None = None,
+                  not_before: datetime | None = None) -> IntakeResult:
         """Take one lost call in, in ONE transaction: stored and decided (task created or
         joined, or the skip recorded), or — on a database failure, StoreError — nothing
         at all, and the caller retries it as new. Observers hear of it after the commit.
         ``recorded``: already stored by an earlier, interrupted intake; decide it now
-        instead of skipping it as a duplicate."""
+        instead of skipping it as a duplicate. ``rule`` and ``not_before`` come from a
+        requested callback: call back under that rule (every other check still holds)
+        and not before that instant."""
         now = self.clock.now()
         call = _storable(call)  # type: ignore[assignment]
         obs = _Deferred()
         # Read before the transaction: the catalog comes through another connection,
         # which would wait for this transaction's lock on SQLite.
         catalog = self.catalog()
+        if rule is not None:
+            catalog = only_rule(catalog, rule)
         with self.queue.transaction():
             if not recorded:
                 if not self.queue.record_lost_call(call, now=now):
                     return IntakeResult(call_uuid=call.call_uuid, skip=SkipReason.DUPLICATE)
                 obs.lost_call(call)
-            result = self._decide(call, now, obs, catalog)
+            result = self._decide(call, now, obs, catalog, not_before)
         obs.replay(self.observer)
         return result
 
-    def _decide(self, call: LostCall, now: datetime, obs: IntakeObserver, catalog: Catalog) -> IntakeResult:
+    def _decide(self, call: LostCall, now: datetime, obs: IntakeObserver, catalog: Catalog,
+                not_before: datetime | None = None) -> IntakeResult:
         open_task = self.queue.open_task_for(call.customer_number)
         facts = IntakeFacts(
             open_task=open_task.task_id if open_task else None,
@@ -173,6 +189,8 @@ class Intake:
         assert rule is not None
         try:
             due = first_due(rule, catalog, call.lost_at)
+            if not_before is not None and due < not_before:
+                due = first_due(rule.evolve(intervals=(0,)), catalog, not_before)
         except ScheduleNeverOpensError as exc:
             return self._skip(call, SkipReason.NO_RULE, str(exc), obs)
         try:

@@ -144,6 +144,11 @@ class TaskQueue(StoreBase):
             raise NotFoundError("lost call", call_uuid)
         return lost_call_from_json(facts)
 
+    def lost_call_task(self, call_uuid: str) -> int | None:
+        """The task a lost call belongs to (None: skipped, or not taken in)."""
+        with self._tx() as conn:
+            return conn.execute(select(t.lost_calls.c.task_id).where(t.lost_calls.c.call_uuid == call_uuid)).scalar()
+
     def lost_call_skip_reason(self, call_uuid: str) -> SkipReason | None:
         with self._tx() as conn:
             r = conn.execute(select(t.lost_calls.c.skip_reason).where(t.lost_calls.c.call_uuid == call_uuid)).scalar()

@@ -63,8 +63,8 @@ def test_without_the_variable_nothing_changes() -> None:
 
 
 def _call(**kw: object) -> LostCall:
-    base = dict(call_uuid="u1", customer_number="79161234567", virtual_number="74950000001",
-                lost_at=datetime(2026, 12, 1, 12, tzinfo=UTC), waited_s=1.0, place=LossPlace.REQUEST)
+    base = {"call_uuid": "u1", "customer_number": "79161234567", "virtual_number": "74950000001",
+                "lost_at": datetime(2026, 12, 1, 12, tzinfo=UTC), "waited_s": 1.0, "place": LossPlace.REQUEST}
     base.update(kw)
     return LostCall(**base)  # type: ignore[arg-type]
 

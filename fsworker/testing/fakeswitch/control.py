@@ -90,9 +90,9 @@ def _positional(words: list[str], names: tuple[str, ...], usage: str) -> list[st
 
 # -- commands --------------------------------------------------------------------
 _CALL_USAGE = ("fake_call <customer> <did> [ring=ep1,ep2|ep3] [leg_timeout=N] [hangup_after=N] "
-               "[scenario=S] [site=S] [campaign=C] [queue=Q] [ignore=true]")
+               "[scenario=S] [site=S] [campaign=C] [queue=Q] [ignore=true] [request=true]")
 _CALL_OPTIONS = frozenset({"ring", "leg_timeout", "hangup_after", "scenario", "site", "campaign",
-                           "queue", "ignore"})
+                           "queue", "ignore", "request"})
 
 
 def fake_call(pbx: FakePBX, arg: str) -> str:
@@ -112,6 +112,10 @@ def fake_call(pbx: FakePBX, arg: str) -> str:
         if opts["ignore"] not in ("true", "false"):
             raise ValidationError("ignore", opts["ignore"], "true or false")
         variables["fsw_ignore"] = opts["ignore"]
+    if "request" in opts:
+        if opts["request"] not in ("true", "false"):
+            raise ValidationError("request", opts["request"], "true or false")
+        variables["fsw_callback_request"] = opts["request"]
     uuid = pbx.inbound_call(
         customer, did, vars=variables,
         ring=parse_ring(opts["ring"]) if "ring" in opts else None,
