@@ -17,7 +17,7 @@ setup(
         ("share/fsworker/contrib", ["contrib/systemd/fsworker.service", "contrib/grafana/fsworker-dashboard.json"]),
         ("share/fsworker", ["fsworker.example.toml"]),
     ],
-    package_data={"fsworker": ["py.typed", "service/openapi.json", "store/migrations/*.py", "store/migrations/versions/*.py",
+    package_data={"fsworker": ["py.typed", "service/openapi.json", "service/console_templates/*.html", "store/migrations/*.py", "store/migrations/versions/*.py",
                                "store/migrations/script.py.mako", "store/alembic.ini"]},
     install_requires=[
         "greenswitch>=0.0.19",
@@ -38,6 +38,9 @@ setup(
         # validates the callbacks API's OpenAPI document; brings jsonschema, which the
         # API tests use to check every answer against it
         "openapi-spec-validator>=0.7",
+        # drives Debian's chromium in the console's browser test (its own browser
+        # download is never used: the test passes executable_path)
+        "playwright>=1.40",
     ]},
     entry_points={"console_scripts": ["fsworker=fsworker.cli.main:main"]},
 )

@@ -298,6 +298,26 @@ class ApiConfig:
         return os.environ.get(self.token_env) or None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ConsoleConfig:
+    password_env: str = _spec("FSWORKER_CONSOLE_PASSWORD",
+                              _str(re.compile(r"[A-Z_][A-Z0-9_]{0,63}"), "an environment variable name (A-Z, 0-9, _)"),
+                              doc="environment variable holding the console's login password; unset or empty = console off")
+    listen: str = _spec("127.0.0.1:9465", lambda v, p: (_listen(v, p), v)[1],
+                        doc="host:port of the supervisor's console (loopback unless you mean otherwise)")
+
+    def __post_init__(self) -> None:
+        _validate_fields(self, "console")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return _listen(self.listen, "console.listen")
+
+    def password(self) -> str | None:
+        """The login password, read from the environment now (never stored in the config)."""
+        return os.environ.get(self.password_env) or None
+
+
 def _bool(v: Any, place: str) -> bool:
     if not isinstance(v, bool):
         raise ValidationError(place, v, "true or false")
@@ -394,6 +414,7 @@ class Config:
     tts: TtsConfig = field(default_factory=TtsConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     webhooks: tuple[WebhookConfig, ...] = ()
     log: LogConfig = field(default_factory=LogConfig)
     source: Path | None = None  #: the file it was read from; None = built-in defaults
@@ -414,6 +435,7 @@ SECTIONS: dict[str, tuple[str, type, bool]] = {
     "tts": ("tts", TtsConfig, False),
     "metrics": ("metrics", MetricsConfig, False),
     "api": ("api", ApiConfig, False),
+    "console": ("console", ConsoleConfig, False),
     "webhook": ("webhooks", WebhookConfig, True),
     "log": ("log", LogConfig, False),
 }

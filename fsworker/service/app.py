@@ -32,8 +32,9 @@ from fsworker.esl.proto.errors import ESLError
 from fsworker.esl.proto.frames import Event
 from fsworker.service.api import CallbacksApi
 from fsworker.service.callflow import AttemptResult, CallFlow, FlowSettings
+from fsworker.service.console import Console
 from fsworker.service.dispatcher import Dispatcher, DispatchSettings, NodeSlot
-from fsworker.service.health import Health, MetricsServer, ProbeResult
+from fsworker.service.health import Health, MetricsServer, ProbeResult, WsgiServer
 from fsworker.service.intake import Intake, IntakeInterruptedError
 from fsworker.service.legs import WATCHED_EVENTS, LegWatcher
 from fsworker.service.metrics import Metrics
@@ -49,6 +50,7 @@ from fsworker.store.claim import ClaimedTask
 from fsworker.store.errors import StoreError
 from fsworker.store.queue import TaskQueue
 from fsworker.store.repo import Repository
+from fsworker.store.stats import funnel
 
 log = logging.getLogger(__name__)
 
@@ -307,8 +309,10 @@ class Service:
         ) if slots else None
         self.health = Health(database=self._db_probe)
         for node in self.nodes:
-            self.health.add_esl(node.name, lambda c=node.conn: ProbeResult(ok=c.is_connected, detail=c.state.value))
+            self.health.add_esl(node.name, lambda c=node.conn: ProbeResult(ok=c.is_connected,
+                                                                                  detail={"state": c.state.value}))
         self.metrics_server: MetricsServer | None = None
+        self.console_server: WsgiServer | None = None
         # Outcomes whose intake failed because the database was away, in order.
         self._backlog: deque[tuple[LostCall | Contact, bool]] = deque(maxlen=100_000)
         self._retrier: gevent.Greenlet | None = None
@@ -374,9 +378,9 @@ class Service:
     def _db_probe(self) -> ProbeResult:
         try:
             self.queue.counts()
-            return ProbeResult(ok=True, detail="ok")
+            return ProbeResult(ok=True)
         except StoreError as exc:
-            return ProbeResult(ok=False, detail=str(exc))
+            return ProbeResult(ok=False, detail={"error": str(exc)})
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self, *, metrics: bool = True) -> None:
@@ -390,6 +394,16 @@ class Service:
             self.metrics_server.start()
             log.info("metrics on http://%s:%s/metrics, health on /healthz%s", *self.metrics_server.address,
                      f", callbacks API on /api/v1 (token from ${self.config.api.token_env})" if api else "")
+        password = self.config.console.password()
+        if password:
+            console = Console(queue=self.queue, repo=self.repo, catalog=self.catalog, health=self.health.report,
+                              funnel=lambda since: funnel(self.queue.engine, since), password=password,
+                              calls_up=self.metrics.calls_up, clock=self.clock)
+            host, port = self.config.console.address
+            self.console_server = WsgiServer(console, host, port, setting="console.listen",
+                                              name="fsworker-console-http").start()
+            log.info("console on http://%s:%s/console/ (password from $%s)", *self.console_server.address,
+                     self.config.console.password_env)
         for node in self.nodes:
             node.conn.start()
         if self.dispatcher is not None:
@@ -407,4 +421,6 @@ class Service:
             self.webhooks.close(timeout=5)
         if self.metrics_server is not None:
             self.metrics_server.stop()
+        if self.console_server is not None:
+            self.console_server.stop()
         self.queue.close()

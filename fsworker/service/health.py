@@ -135,21 +135,19 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("http %s %s", self.address_string(), format % args)
 
 
-class MetricsServer:
-    """``/metrics`` + ``/healthz`` on ``host:port`` in a background (daemon) thread."""
+class WsgiServer:
+    """A WSGI application on ``host:port`` in a background (daemon) thread."""
 
-    def __init__(self, metrics: Metrics, health: Health, host: str = "127.0.0.1", port: int = 9464,
-                 api: Callable[..., Iterable[bytes]] | None = None) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int, *, setting: str,
+                 name: str) -> None:
         cls = _Server6 if ":" in host else _Server
         try:
-            self._server = make_server(host, port, make_app(metrics, health, api),
-                                       server_class=cls, handler_class=_QuietHandler)
+            self._server = make_server(host, port, app, server_class=cls, handler_class=_QuietHandler)
         except OSError as exc:
             from fsworker.core.errors import ConfigError
 
-            raise ConfigError(f"metrics.listen: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fsworker-metrics-http",
-                                        daemon=True)
+            raise ConfigError(f"{setting}: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -159,7 +157,6 @@ class MetricsServer:
 
     def start(self) -> Self:
         self._thread.start()
-        log.info("metrics and health on http://%s:%d/metrics", *self.address)
         return self
 
     def stop(self) -> None:
@@ -172,3 +169,12 @@ class MetricsServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class MetricsServer(WsgiServer):
+    """``/metrics`` + ``/healthz`` (and the callbacks API under /api/) on ``host:port``."""
+
+    def __init__(self, metrics: Metrics, health: Health, host: str = "127.0.0.1", port: int = 9464,
+                 api: Callable[..., Iterable[bytes]] | None = None) -> None:
+        super().__init__(make_app(metrics, health, api), host, port, setting="metrics.listen",
+                         name="fsworker-metrics-http")

@@ -241,6 +241,11 @@ class Metrics:
         finally:
             gauge.dec()
 
+    def calls_up(self) -> dict[str, int]:
+        """fsworker_callback_calls_up as {rule: calls}, read back from the gauge."""
+        return {s.labels["rule"]: int(s.value) for m in self._calls_up.collect() for s in m.samples
+                if s.name == "fsworker_callback_calls_up"}
+
     def set_calls_up(self, rule: str, n: int) -> None:
         """Set the gauge directly (e.g. from the store's count across workers)."""
         self._calls_up.labels(rule=rule).set(n)
