@@ -1,10 +1,15 @@
 """``fsworker check``: validate the configuration file, the rules in the database and
-(optionally) an export file, reporting every problem with its place.
+(optionally) an export file, reporting every problem with its place; then log in to
+every configured FreeSWITCH node (``auth`` + ``api status`` under the node's connect
+timeout) and read the database's schema revision, so a wrong password or address
+shows here and not only under ``run``.
 
 Rules: read-only — it never creates or migrates a database (a missing embedded
 database is reported, not made). Each problem is printed as ``SOURCE: PLACE: what``;
-warnings are shown but do not fail. Exit 0 when there are no errors, 1 when there are,
-4 when the database cannot be reached.
+warnings are shown but do not fail; each probe is one line, ``probe WHAT: ok|FAILED:
+...``. ``--offline`` skips the network probes (the switches). Exit 0 when there are no
+errors, 1 when there are, 4 when the database or a switch cannot be reached or refuses
+the password.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="configuration file (default: -c, $FSWORKER_CONFIG or ./fsworker.toml)")
     p.add_argument("--catalog", metavar="FILE", help="also check this export/import file")
     p.add_argument("--no-db", action="store_true", help="do not check the rules in the database")
+    p.add_argument("--offline", action="store_true",
+                   help="do not log in to the FreeSWITCH nodes (only files and the database)")
     add_json(p)
     p.set_defaults(handler=handles_os_errors(cmd_check))
 
@@ -65,13 +72,66 @@ def _config_findings(path: Any, notes: list[str]) -> tuple[list[Finding], bool]:
     return found, not any(f.severity == "error" for f in found)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProbeLine:
+    what: str  #: ``node 'pbx1' (10.0.0.5:8021)``, ``database sqlite:///...``
+    ok: bool
+    message: str
+
+    def __str__(self) -> str:
+        return f"probe {self.what}: {'ok' if self.ok else 'FAILED'}: {self.message}"
+
+
+def _node_probes(config_path: Any) -> list[ProbeLine]:
+    """Log in to every configured node; one line each, naming what to fix."""
+    from fsworker.config.settings import load_config
+    from fsworker.esl.probe import login
+    from fsworker.esl.proto.errors import AuthenticationError, ESLError
+
+    lines = []
+    for node in load_config(config_path).nodes:
+        what = f"node {node.name!r} ({node.host}:{node.port})"
+        try:
+            password = node.password()
+        except FsworkerError as exc:  # the variable is not set
+            lines.append(ProbeLine(what=what, ok=False, message=f"cannot log in: {exc}"))
+            continue
+        try:
+            seen = login(node.host, node.port, password, timeout=node.connect_timeout_s)
+        except AuthenticationError as exc:
+            lines.append(ProbeLine(what=what, ok=False, message=(
+                f"{exc}; check the environment variable {node.password_env} (node {node.name!r} "
+                f"password_env) against event_socket.conf.xml, and the switch's ACL")))
+            continue
+        except ESLError as exc:
+            lines.append(ProbeLine(what=what, ok=False, message=(
+                f"{exc} (connect_timeout_s = {node.connect_timeout_s:g})")))
+            continue
+        lines.append(ProbeLine(what=what, ok=True, message=(
+            f"logged in, api status answered in {seen.seconds * 1000:.0f} ms: {seen.status}")))
+    return lines
+
+
+def _schema_probe(url: str, shown_url: str) -> ProbeLine:
+    from fsworker.store import migrate
+
+    current, newest = migrate.current(url), migrate.head()
+    if current == newest:
+        return ProbeLine(what=f"database {shown_url}", ok=True, message=f"schema revision {current} (the newest)")
+    return ProbeLine(what=f"database {shown_url}", ok=False,
+                     message=f"schema revision {current or '(none)'}, this fsworker needs {newest}: "
+                             "run `fsworker db upgrade`")
+
+
 def _catalog_problems(source: str, problems: list[Any]) -> list[Finding]:
     return [Finding(source=source, place=p.path, message=f"{p.value!r} is invalid: {p.limit}") for p in problems]
 
 
-def _db_findings(args: argparse.Namespace, config_ok: bool, config_path: Any, notes: list[str]) -> tuple[list[Finding], bool]:
+def _db_findings(args: argparse.Namespace, config_ok: bool, config_path: Any, notes: list[str],
+                 probes: list[ProbeLine]) -> tuple[list[Finding], bool]:
     """Findings in the stored rules, and whether the database could be reached."""
     from fsworker.cli.cmd_rules import check_hint
+    from fsworker.cli.common import database_url
 
     if not args.db and not config_ok:
         notes.append("database: not checked (the configuration file has errors; or give --db)")
@@ -81,6 +141,7 @@ def _db_findings(args: argparse.Namespace, config_ok: bool, config_path: Any, no
         with open_store(db_args, create=False) as store:
             source = f"database {store.url}"
             catalog = store.repo.load_catalog()
+            probes.append(_schema_probe(database_url(db_args), store.url))
     except StoreUnavailableError as exc:
         return [Finding(source="database", place=exc.url, message=f"unreachable: {exc.detail}")], False
     except CliError as exc:
@@ -108,9 +169,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     config_path = args.config_file or args.config
     findings, config_ok = _config_findings(config_path, notes)
     reachable = True
+    probes: list[ProbeLine] = []
     if not args.no_db:
-        db_findings, reachable = _db_findings(args, config_ok, config_path, notes)
+        db_findings, reachable = _db_findings(args, config_ok, config_path, notes, probes)
         findings += db_findings
+    if args.offline:
+        notes.append("switches: not logged in to (--offline)")
+    elif not config_ok:
+        notes.append("switches: not logged in to (the configuration file has errors)")
+    else:
+        probes += _node_probes(config_path)
+    if any(not p.ok and p.what.startswith("node ") for p in probes):
+        reachable = False
     if args.catalog:
         try:
             read_catalog_file(args.catalog)
@@ -124,14 +194,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     errors = [f for f in findings if f.severity == "error"]
     if args.json:
         print_json({"ok": not errors and reachable, "notes": notes, "problems": [
-            {"source": f.source, "place": f.place, "message": f.message, "severity": f.severity} for f in findings]})
+            {"source": f.source, "place": f.place, "message": f.message, "severity": f.severity} for f in findings],
+            "probes": [{"what": p.what, "ok": p.ok, "message": p.message} for p in probes]})
     else:
         for f in findings:
             print(f)
+        for p in probes:
+            print(p)
         for n in notes:
             print(f"# {n}")
         warnings = len(findings) - len(errors)
-        print(f"{len(errors)} error(s), {warnings} warning(s)" if findings else "ok: no problems found")
+        failed = sum(not p.ok for p in probes)
+        print(f"{len(errors) + failed} error(s), {warnings} warning(s)" if findings or failed
+              else "ok: no problems found")
     if not reachable:
         return EXIT_UNAVAILABLE
     return EXIT_FAILED if errors else EXIT_OK

@@ -172,6 +172,12 @@ class _Observer:
     def hint_fallback(self, task: ClaimedTask, reason: HintFallback) -> None:
         self.metrics.hint_fallback(reason)
 
+    def callback_up(self, task: ClaimedTask) -> None:
+        self.metrics.callback_up(task.rule_name)
+
+    def callback_down(self, task: ClaimedTask) -> None:
+        self.metrics.callback_down(task.rule_name)
+
     def attempt_finished(self, task: ClaimedTask, lost: LostCall | None, result: AttemptResult,
                          end: datetime | TaskEndReason | None, now: datetime) -> None:
         self.metrics.attempt(result.outcome)

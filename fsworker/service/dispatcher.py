@@ -22,10 +22,11 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -70,6 +71,10 @@ class AttemptObserver(Protocol):
     def hint_fallback(self, task: ClaimedTask, reason: HintFallback) -> None: ...
     def attempt_finished(self, task: ClaimedTask, lost: LostCall | None, result: AttemptResult,
                          end: datetime | TaskEndReason, now: datetime) -> None: ...
+    #: the customer is bridged to an employee (dialled or adopted) ...
+    def callback_up(self, task: ClaimedTask) -> None: ...
+    #: ... and that call is over for this worker (ended, or left to the next one)
+    def callback_down(self, task: ClaimedTask) -> None: ...
 
 
 class _NullObserver:
@@ -77,6 +82,8 @@ class _NullObserver:
     def hint_fallback(self, task: ClaimedTask, reason: HintFallback) -> None: ...
     def attempt_finished(self, task: ClaimedTask, lost: LostCall | None, result: AttemptResult,
                          end: datetime | TaskEndReason, now: datetime) -> None: ...
+    def callback_up(self, task: ClaimedTask) -> None: ...
+    def callback_down(self, task: ClaimedTask) -> None: ...
 
 
 @dataclass
@@ -303,8 +310,9 @@ class Dispatcher:
         self.observer.attempt_started(task, node.name)
         node.active += 1
         try:
-            result = node.flow.run(req, cancelled=lambda phase: self._is_cancelled(task, lost, phase),
-                                   bridged=lambda: self._mark_bridged(task))
+            with self._bridge_watch(task) as bridged:
+                result = node.flow.run(req, cancelled=lambda phase: self._is_cancelled(task, lost, phase),
+                                       bridged=bridged)
         finally:
             node.active -= 1
         self._finish(task, lost, result, catalog=catalog, rule=rule)
@@ -345,7 +353,8 @@ class Dispatcher:
             self.observer.attempt_started(task, node.name)
             node.active += 1
             try:
-                result = node.flow.adopt(req, plan.employee, plan.customer, bridged=lambda: self._mark_bridged(task))
+                with self._bridge_watch(task) as bridged:
+                    result = node.flow.adopt(req, plan.employee, plan.customer, bridged=bridged)
             finally:
                 node.active -= 1
             self._finish(task, lost, result, catalog=catalog, rule=rule)
@@ -371,6 +380,26 @@ class Dispatcher:
                          catalog=catalog, rule=rule)
             return True
         return False
+
+    @contextlib.contextmanager
+    def _bridge_watch(self, task: ClaimedTask) -> Iterator[Callable[[], None]]:
+        """The ``bridged`` callback of one flow run: records the bridge in the store and
+        tells the observer the callback call is up, then down when the run is over
+        (however it ends), so ``fsworker_callback_calls_up`` follows the real calls."""
+        up = False
+
+        def bridged() -> None:
+            nonlocal up
+            self._mark_bridged(task)
+            if not up:
+                up = True
+                self.observer.callback_up(task)
+
+        try:
+            yield bridged
+        finally:
+            if up:
+                self.observer.callback_down(task)
 
     def _mark_bridged(self, task: ClaimedTask) -> None:
         try:

@@ -4,7 +4,11 @@ Rules: this module does no call handling; it only asks probe callables (provided
 the app wiring: the store, the ESL connections) and renders the answers. A probe that
 raises is reported as down with the exception's type, never crashing the endpoint.
 ``/healthz`` returns 200 only when everything is ok, 503 otherwise (degraded: some
-switch is unreachable; down: the database is, or every switch is).
+switch is unreachable; down: the database is, or every switch is), and then names the
+failing probes in ``failing`` (``database``, ``esl:<node>``) so a person reading a
+probe's log sees which one without parsing the rest. ``/metrics`` never shows
+prometheus_client's ``*_created`` samples: they double every counter and histogram,
+and Grafana/alerting never use them.
 
 The server is the stdlib's WSGI server with one thread per request, in a daemon
 thread. Under ``gevent.monkey.patch_all()`` (the worker process) those threads and
@@ -25,6 +29,7 @@ from typing import Any, Self
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
+from prometheus_client.metrics_core import Metric
 
 from fsworker.service.metrics import Metrics
 
@@ -41,6 +46,15 @@ class HealthStatus(enum.StrEnum):
 class ProbeResult:
     ok: bool
     detail: Mapping[str, Any] = field(default_factory=dict)  #: JSON-able facts (latency, since...)
+
+    def __post_init__(self) -> None:
+        # The report spreads ``detail`` next to ``ok``: a bare string there used to turn
+        # every /healthz request into an HTTP 500.
+        if not isinstance(self.detail, Mapping):
+            raise TypeError(f"ProbeResult.detail must be a mapping of facts, not "
+                            f"{type(self.detail).__name__} {self.detail!r}")
+        if "ok" in self.detail:
+            raise ValueError("ProbeResult.detail must not contain 'ok': it would hide the probe's verdict")
 
 
 Probe = Callable[[], "ProbeResult | bool"]
@@ -82,18 +96,42 @@ class Health:
             status = HealthStatus.DEGRADED
         else:
             status = HealthStatus.OK
+        failing = ([] if db is None or db.ok else ["database"]) + [f"esl:{node}" for node, r in esl.items() if not r.ok]
         return {
             "status": status.value,
-            "database": {"ok": db.ok, **db.detail} if db is not None else {"ok": None, "probe": "none"},
-            "esl": {node: {"ok": r.ok, **r.detail} for node, r in esl.items()},
+            "failing": failing,
+            "database": {**db.detail, "ok": db.ok} if db is not None else {"ok": None, "probe": "none"},
+            "esl": {node: {**r.detail, "ok": r.ok} for node, r in esl.items()},
         }
+
+
+class _WithoutCreated:
+    """A registry as ``/metrics`` serves it: the same families minus the ``*_created``
+    samples prometheus_client adds to counters and histograms. Local to what we serve,
+    unlike the process-wide ``disable_created_metrics()``."""
+
+    def __init__(self, registry: Any) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self._registry.collect():
+            created = family.name + "_created"
+            if not any(s.name == created for s in family.samples):
+                yield family
+                continue
+            trimmed = Metric(family.name, family.documentation, family.type, family.unit)
+            trimmed.samples = [s for s in family.samples if s.name != created]
+            yield trimmed
+
+    def restricted_registry(self, names: Iterable[str]) -> _WithoutCreated:
+        return _WithoutCreated(self._registry.restricted_registry(names))
 
 
 def make_app(metrics: Metrics, health: Health,
              api: Callable[..., Iterable[bytes]] | None = None) -> Callable[..., Iterable[bytes]]:
     """The WSGI application: GET /metrics, GET /healthz, GET / (a tiny index), and
     ``api`` (the callbacks API) under /api/."""
-    metrics_app = make_wsgi_app(metrics.registry)
+    metrics_app = make_wsgi_app(_WithoutCreated(metrics.registry))
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")

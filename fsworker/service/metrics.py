@@ -71,6 +71,9 @@ KNOWN_VERBS = frozenset({
     "show", "status", "version", "hupall", "reloadxml", "sofia", "callcenter_config", "eval",
 })
 OTHER = "other"
+#: components that count caught exceptions (``handler_error``): zeroed at start so the
+#: series exist, and an alert on their rate works, before the first error
+HANDLER_COMPONENTS = ("esl_handler", "intake", "metrics.pending_tasks", "webhooks")
 _VERB_RE = re.compile(r"[a-z_]{1,40}")
 
 
@@ -167,7 +170,7 @@ class Metrics:
         self._loss_to_cb = Histogram("fsworker_loss_to_callback_seconds",
                                      "Time from the lost call to the start of its successful callback",
                                      buckets=LOSS_TO_CALLBACK_BUCKETS, registry=r)
-        self._calls_up = Gauge("fsworker_callback_calls_up", "Callback calls in progress now, by rule",
+        self._calls_up = Gauge("fsworker_callback_calls_up", "Callback calls bridged now (dialled or adopted), by rule",
                                ["rule"], registry=r)
         self._esl_up = Gauge("fsworker_esl_up", "1 when the Event Socket connection to the node is "
                              "established and authenticated", ["node"], registry=r)
@@ -212,6 +215,8 @@ class Metrics:
             self._webhooks.labels(result=result.value)
         for fallback in HintFallback:
             self._hint_fallbacks.labels(reason=fallback.value)
+        for component in HANDLER_COMPONENTS:
+            self._errors.labels(component=component)
 
     # --- detection and intake -------------------------------------------------------------
 
@@ -258,6 +263,14 @@ class Metrics:
         return {s.labels["rule"]: int(s.value) for m in self._calls_up.collect() for s in m.samples
                 if s.name == "fsworker_callback_calls_up"}
 
+    def callback_up(self, rule: str) -> None:
+        """One more callback of ``rule`` is bridged (the dispatcher pairs it with
+        ``callback_down`` when that call is over)."""
+        self._calls_up.labels(rule=rule).inc()
+
+    def callback_down(self, rule: str) -> None:
+        self._calls_up.labels(rule=rule).dec()
+
     def set_calls_up(self, rule: str, n: int) -> None:
         """Set the gauge directly (e.g. from the store's count across workers)."""
         self._calls_up.labels(rule=rule).set(n)
@@ -275,8 +288,15 @@ class Metrics:
 
     # --- ESL ------------------------------------------------------------------------------
 
+    #: reasons an event is dropped with the link kept (fsworker_esl_events_dropped_total)
+    ESL_DROP_REASONS = ("malformed", "too_many_headers")
+
     def esl_connected(self, node: str, up: bool) -> None:
         self._esl_up.labels(node=node).set(1 if up else 0)
+        # the node's series exist at 0 from its first state change, before any trouble
+        for reason in self.ESL_DROP_REASONS:
+            self._esl_dropped.labels(node=node, reason=reason)
+        self._esl_watchdog.labels(node=node)
         if up:
             self._esl_connects.labels(node=node).inc()
 

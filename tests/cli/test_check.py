@@ -28,7 +28,7 @@ def write(tmp_path: Path, body: str, name: str = "fsworker.toml") -> Path:
 
 def test_a_good_file_and_database_pass(seeded: Run, tmp_path: Path) -> None:
     cfg = write(tmp_path, '[[node]]\nhost = "127.0.0.1"\nport = 8021\n')
-    r = seeded("check", str(cfg))
+    r = seeded("check", str(cfg), "--offline")
     assert r.code == 0, r.out + r.err
     assert "ok: no problems found" in r.out and "2 rule(s) checked" in r.out
 
@@ -77,7 +77,7 @@ def test_config_errors_skip_the_database_unless_db_given(tmp_path: Path, capsys:
 
 def test_warnings_do_not_fail(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FSWORKER_ESL_PASSWORD")
-    r = run("check", str(write(tmp_path, "[[node]]\nport = 8021\n")), "--no-db")
+    r = run("check", str(write(tmp_path, "[[node]]\nport = 8021\n")), "--no-db", "--offline")
     assert r.code == 0, r.out
     assert "warning: node[0].password_env" in r.out and "0 error(s), 1 warning(s)" in r.out
 
@@ -88,9 +88,9 @@ def test_stored_rule_with_a_broken_hint_is_reported(seeded: Run, sqlite_url: str
     with engine.begin() as conn:
         conn.execute(text("UPDATE rules SET hint_kind = 'text', hint_text = '{{ oops }' WHERE name = 'night'"))
     engine.dispose()
-    r = seeded("check", "--no-db")
+    r = seeded("check", "--no-db", "--offline")
     assert r.code == 0
-    r = seeded("check")
+    r = seeded("check", "--offline")
     assert r.code == 1
     assert "rules[1].hint.text (rule 'night')" in r.out and "template error" in r.out
 
@@ -98,19 +98,19 @@ def test_stored_rule_with_a_broken_hint_is_reported(seeded: Run, sqlite_url: str
 def test_catalog_file(seeded: Run, tmp_path: Path) -> None:
     good = tmp_path / "export.toml"
     assert seeded("export", "-o", str(good)).code == 0
-    r = seeded("check", "--no-db", "--catalog", str(good))
+    r = seeded("check", "--no-db", "--offline", "--catalog", str(good))
     assert r.code == 0 and f"{good}: valid" in r.out
     bad = write(tmp_path, '[[rules]]\nname = "r"\nstrategy = "group"\nintervals = [0, 0, 0, 0, 0, 0]\n', "bad.toml")
-    r = seeded("check", "--catalog", str(bad))
+    r = seeded("check", "--offline", "--catalog", str(bad))
     assert r.code == 1
     assert f"{bad}: rules[0].target:" in r.out or f"{bad}: rules[0].intervals:" in r.out
-    r = seeded("check", "--no-db", "--catalog", str(tmp_path / "missing.toml"))
+    r = seeded("check", "--no-db", "--offline", "--catalog", str(tmp_path / "missing.toml"))
     assert r.code == 1 and "missing.toml" in r.err + r.out
 
 
 def test_check_never_creates_the_embedded_database(run: Run, tmp_path: Path) -> None:
     db = tmp_path / "var" / "never.sqlite3"
-    r = run("check", db=f"sqlite:///{db}")
+    r = run("check", "--offline", db=f"sqlite:///{db}")
     assert r.code == 0, r.out + r.err
     assert "does not exist yet" in r.out
     assert not db.exists()

@@ -28,7 +28,7 @@ def test_unreachable_database_exits_4_with_the_url_password_masked(run: Run, arg
 
 
 def test_check_with_unreachable_database_exits_4(run: Run) -> None:
-    r = run("check", "--no-db")
+    r = run("check", "--no-db", "--offline")
     assert r.code in (0, 1)
     r = run("check", db=UNREACHABLE)
     assert r.code == 4 and "s3cretpw" not in r.out + r.err and "unreachable" in r.out

@@ -45,6 +45,7 @@ def test_shutdown_leaves_the_bridged_call_and_the_next_worker_adopts_it(harness:
         return any((ch := pbx.channels.get(leg.uuid)) is not None and ch.alive and ch.bridged_to
                    for leg in callback_legs(pbx, task.task_id, "customer"))
     assert h.run_until(bridged, max_sim_s=200)
+    calls_up = ("fsworker_callback_calls_up", {"rule": "sales group"})
     # Shut down with no grace: the bridged call must keep talking, the task go back.
     h.service.stop(grace_s=0)
     h.service = None
@@ -52,8 +53,11 @@ def test_shutdown_leaves_the_bridged_call_and_the_next_worker_adopts_it(harness:
     assert cust.ended_at is None, "the bridged call was cut at shutdown"
     second = _second_worker(h)
     try:
+        # the adopted call counts as a callback call up on the worker that follows it
+        assert h.run_until(lambda: second.metrics.value(calls_up[0], **calls_up[1]) == 1, max_sim_s=300)
         assert h.run_until(lambda: second.queue.get_task(task.task_id).status is TaskStatus.DONE, max_sim_s=300)
         done = second.queue.get_task(task.task_id)
+        assert second.metrics.value(calls_up[0], **calls_up[1]) == 0
     finally:
         second.stop(grace_s=1)
     assert done.end_reason is TaskEndReason.SUCCESS

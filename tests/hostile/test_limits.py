@@ -444,7 +444,7 @@ def test_check_refuses_a_catalog_file_beyond_the_limits(run: Run, db: Path, tmp_
     path = tmp_path / "cat.toml"
     path.write_text(_toml("rules", _rule(intervals=SIX, max_concurrent=6)), encoding="utf-8")
     before = dump(db)
-    r = run("check", "--catalog", str(path), db=f"sqlite:///{db}")
+    r = run("check", "--offline", "--catalog", str(path), db=f"sqlite:///{db}")
     assert r.code == 1, r
     assert "rules[0].intervals" in r.err + r.out
     assert dump(db) == before

@@ -92,18 +92,43 @@ def test_healthz_ok_degraded_down(served):
     assert status == 200 and headers["Content-Type"] == "application/json"
     assert json.loads(body) == {
         "status": "ok",
+        "failing": [],
         "database": {"ok": True, "backend": "sqlite"},
         "esl": {"pbx1": {"ok": True}, "pbx2": {"ok": True}},
     }
     state["pbx2"] = False
     status, _, body = get(base + "/healthz")
-    assert (status, json.loads(body)["status"]) == (503, "degraded")
+    assert (status, json.loads(body)["status"], json.loads(body)["failing"]) == (503, "degraded", ["esl:pbx2"])
     state["pbx1"] = False
     status, _, body = get(base + "/healthz")
     assert (status, json.loads(body)["status"]) == (503, "down")
+    assert json.loads(body)["failing"] == ["esl:pbx1", "esl:pbx2"]
     state.update(pbx1=True, pbx2=True, db=False)
     status, _, body = get(base + "/healthz")
-    assert (status, json.loads(body)["status"]) == (503, "down")
+    assert (status, json.loads(body)["status"], json.loads(body)["failing"]) == (503, "down", ["database"])
+
+
+def test_probe_detail_must_be_facts_not_a_string():
+    # app.py once passed the connection state as a bare string: every /healthz was a 500
+    with pytest.raises(TypeError, match="ProbeResult.detail must be a mapping"):
+        ProbeResult(ok=True, detail="connected")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="must not contain 'ok'"):
+        ProbeResult(ok=False, detail={"ok": True})
+
+
+def test_metrics_has_no_created_series(served):
+    metrics, _state, base = served
+    metrics.task_created("sales")
+    metrics.esl_command("pbx1", "api status", 0.01)
+    status, _, body = get(base + "/metrics")
+    assert status == 200
+    text = body.decode()
+    assert "fsworker_tasks_created_total" in text
+    assert "_created" not in text.replace("fsworker_tasks_created_total", ""), \
+        [line for line in text.splitlines() if "_created" in line][:5]
+    # ?name[]= (a restricted scrape) goes through the same filter
+    status, _, body = get(base + "/metrics?name[]=fsworker_tasks_created_total&name[]=fsworker_tasks_created_created")
+    assert status == 200 and b"fsworker_tasks_created_total{" in body and b"_created_created" not in body
 
 
 def test_probe_that_raises_is_down_not_a_500():
