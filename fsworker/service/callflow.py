@@ -125,6 +125,25 @@ class _Attempt:
         )
 
 
+def originate_variables(
+    req: AttemptRequest, *, role: str, caller_id_number: str, caller_id_name: str, ring_timeout_s: int,
+    uuid: str | None = None,
+) -> list[tuple[str, str]]:
+    """The channel variables of every leg an attempt originates: its tags (the detector
+    and recovery read them), what the called party sees, and how long it rings."""
+    return [
+        *([("origination_uuid", uuid)] if uuid is not None else []),
+        ("fsw_task_id", str(req.task_id)),
+        ("fsw_attempt", str(req.attempt)),
+        ("fsw_role", role),
+        *([("fsw_attempt_id", str(req.attempt_id))] if req.attempt_id is not None else []),
+        ("origination_caller_id_number", caller_id_number),
+        ("origination_caller_id_name", caller_id_name),
+        ("originate_timeout", str(ring_timeout_s)),
+        ("ignore_early_media", "true"),
+    ]
+
+
 class CallFlow:
     """Runs attempts over one ESL connection (one switch)."""
 
@@ -203,7 +222,7 @@ class CallFlow:
             # Events from before we registered are lost: a leg that ended meanwhile
             # is known only by its absence now (its talk lasted at least until the dump).
             for st, found in ((emp, employee), (cust, customer)):
-                if not st.hangup_us and self.conn.api("uuid_exists", found.uuid,
+                if not st.hangup_us and self.conn.api("uuid_exists", commands.uuid_exists_arg(found.uuid),
                                                       timeout=self.settings.command_timeout_s).strip() != "true":
                     st.hangup_us = max(found.dumped_us, found.bridged_us) or 1
                     st.cause = "ENDED_BEFORE_ADOPTION"
@@ -317,17 +336,10 @@ class CallFlow:
         log.info("%s: dialling customer %s from %s (uuid %s)", at.tag, req.customer_number, req.customer_caller_id,
                  customer)
         # Customer leg: caller ID = the number the customer dialled (D2).
-        variables = [
-            ("origination_uuid", customer),
-            ("fsw_task_id", str(req.task_id)),
-            ("fsw_attempt", str(req.attempt)),
-            ("fsw_role", "customer"),
-            *self._attempt_tag(req),
-            ("origination_caller_id_number", req.customer_caller_id),
-            ("origination_caller_id_name", req.customer_caller_id),
-            ("originate_timeout", str(self.settings.customer_ring_timeout_s)),
-            ("ignore_early_media", "true"),
-        ]
+        variables = originate_variables(
+            req, role="customer", uuid=customer, caller_id_number=req.customer_caller_id,
+            caller_id_name=req.customer_caller_id, ring_timeout_s=self.settings.customer_ring_timeout_s,
+        )
         arg = commands.originate_arg(req.customer_endpoint, variables=variables, target=commands.Park())
         # A job the switch accepted completes even if our link drops meanwhile; its
         # result reaches the next link (and a restarted switch's lost legs end it).
@@ -374,7 +386,7 @@ class CallFlow:
             log.info("%s: employee %s hung up before the bridge with customer %s", at.tag, emp.uuid, cust.uuid)
             return at.result(AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT, "employee hung up before the bridge")
         at.legs.bridge_requested = True
-        reply = self.conn.api("uuid_bridge", f"{emp.uuid} {cust.uuid}",
+        reply = self.conn.api("uuid_bridge", commands.uuid_bridge_arg(emp.uuid, cust.uuid),
                               timeout=s.command_timeout_s).strip()
         if not reply.startswith("+OK"):
             log.warning("%s: uuid_bridge %s %s failed: %s", at.tag, emp.uuid, cust.uuid, reply)
@@ -405,17 +417,11 @@ class CallFlow:
 
     def _originate_employee(self, req: AttemptRequest, step: DialStep, legs: AttemptLegs) -> str:
         s = self.settings
-        variables = [
-            ("fsw_task_id", str(req.task_id)),
-            ("fsw_attempt", str(req.attempt)),
-            ("fsw_role", "employee"),
-            *self._attempt_tag(req),
-            # D2: the employee sees the customer's number, and a name saying why.
-            ("origination_caller_id_number", req.customer_number),
-            ("origination_caller_id_name", s.employee_caller_id_name),
-            ("originate_timeout", str(step.ring_timeout_s)),
-            ("ignore_early_media", "true"),
-        ]
+        # D2: the employee sees the customer's number, and a name saying why.
+        variables = originate_variables(
+            req, role="employee", caller_id_number=req.customer_number, caller_id_name=s.employee_caller_id_name,
+            ring_timeout_s=step.ring_timeout_s,
+        )
         arg = commands.originate_arg(list(step.endpoints), variables=variables, target=commands.Park())
         before = set(legs.legs)
         job = self.conn.bgapi_start("originate", arg, timeout=s.command_timeout_s, survive_reconnect=True)
@@ -445,13 +451,9 @@ class CallFlow:
 
     def _kill(self, uuid: str, cause: str, tag: str) -> None:
         try:
-            self.conn.api("uuid_kill", f"{uuid} {cause}", timeout=self.settings.command_timeout_s)
+            self.conn.api("uuid_kill", commands.uuid_kill_arg(uuid, cause), timeout=self.settings.command_timeout_s)
         except (ESLError, FsworkerError) as exc:
             log.debug("%s: uuid_kill %s: %s", tag, uuid, exc)
-
-    @staticmethod
-    def _attempt_tag(req: AttemptRequest) -> list[tuple[str, str]]:
-        return [("fsw_attempt_id", str(req.attempt_id))] if req.attempt_id is not None else []
 
     def _cleanup(self, legs: AttemptLegs, ours: list[str], tag: str, attempt_id: int | None, *, sweep: bool) -> None:
         """Hang up what is still ours. ``sweep``: the attempt ended on an error, so a
@@ -471,7 +473,7 @@ class CallFlow:
             self._kill(uuid, "NORMAL_CLEARING", tag)
         if attempt_id is not None:
             try:
-                self.conn.api("hupall", f"NORMAL_CLEARING fsw_attempt_id {attempt_id}",
+                self.conn.api("hupall", commands.hupall_arg("NORMAL_CLEARING", "fsw_attempt_id", str(attempt_id)),
                               timeout=self.settings.command_timeout_s)
             except (ESLError, FsworkerError) as exc:
                 log.warning("%s: hupall of attempt id %s failed: %s", tag, attempt_id, exc)
