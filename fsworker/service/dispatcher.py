@@ -288,7 +288,7 @@ class Dispatcher:
         self.observer.attempt_started(task, node.name)
         node.active += 1
         try:
-            result = node.flow.run(req, cancelled=lambda phase: self._is_cancelled(task, lost, phase),
+            result = node.flow.run(req, cancelled=lambda phase: self._stop_outcome(task, lost, phase),
                                    bridged=lambda: self._mark_bridged(task))
         finally:
             node.active -= 1
@@ -372,9 +372,10 @@ class Dispatcher:
             self._cancelled.discard(task.task_id)
             self._lost_lease.discard(task.task_id)
 
-    def _is_cancelled(self, task: ClaimedTask, lost: LostCall, phase: str) -> AttemptOutcome | None:
-        """Why the attempt must not go on (None: it may). Raises AttemptReleased at
-        shutdown when going on would start what the grace cannot see finished."""
+    def _stop_outcome(self, task: ClaimedTask, lost: LostCall, phase: str) -> AttemptOutcome | None:
+        """The outcome to end the attempt with before ``phase`` (lease lost, customer
+        reached, task cancelled); None: it may go on. Raises AttemptReleased at shutdown
+        when going on would start what the grace cannot see finished."""
         if task.task_id in self._lost_lease:
             return AttemptOutcome.LEASE_LOST
         renewed = self._renewed.get(task.task_id)
@@ -397,8 +398,11 @@ class Dispatcher:
         try:
             if self.queue.contact_since(task.customer_number, lost.lost_at):
                 return AttemptOutcome.CONTACT_MADE
-        except StoreError:
-            pass
+        except StoreError as exc:
+            # Going on risks a callback the customer no longer needs; stopping on every
+            # database hiccup would ring nobody. The heartbeat's cancellations still hold.
+            log.warning("task %s: could not check whether customer %s was reached since %s; going on with the %s: %s",
+                        task.task_id, task.customer_number, lost.lost_at, phase, exc)
         if task.task_id in self._cancelled:
             return AttemptOutcome.CANCELLED
         return None
