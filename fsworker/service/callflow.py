@@ -3,7 +3,11 @@
 Rules:
 - The outcome comes from the switch's answers and events (BACKGROUND_JOB results,
   CHANNEL_* events of our own legs), never from guessing or from the worker's clock:
-  talk time is measured between switch timestamps.
+  talk time is measured between switch timestamps. What a failed customer leg's cause
+  means is fsworker.core.attempt's table; this module only acts on it.
+- An attempt runs as phases (employees, hint, customer, bridge and talk); each ends the
+  attempt with its result or lets the next start. Every command goes through
+  fsworker.esl.proto.commands; every leg's variables come from ``originate_variables``.
 - Every leg we originate carries ``fsw_task_id`` / ``fsw_attempt`` so the detector
   never mistakes it for a customer's call and a restarted worker can find it.
 - Nothing untrusted reaches a command unvalidated: numbers pass ``validate_number``,

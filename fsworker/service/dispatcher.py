@@ -1,6 +1,9 @@
 """The worker pool: claims due tasks and runs their attempts on the switches.
 
 Rules:
+- What an attempt dials (plan, customer endpoint, caller ID, hint), or why it dials
+  nothing, is decided by fsworker.core.attempt.prepare_attempt; this module claims,
+  schedules, records and watches.
 - The database decides who dials what: a task is worked on only under a lease claimed
   from the store (D3), renewed by a heartbeat; the per-rule cap (R10), the master switch
   (R16) and one attempt per customer (D1) are enforced by the claim, not here.
