@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.clirunner import Run, cli_runner
+
 TRACES = Path(__file__).parent / "data" / "esl-traces"
 
 
@@ -66,3 +68,10 @@ def pg_url() -> str:
 @pytest.fixture()
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'fsworker.sqlite3'}"
+
+
+@pytest.fixture()
+def run(capsys: pytest.CaptureFixture[str], sqlite_url: str) -> Run:
+    """``run("rules", "list")`` -> Result (tests/clirunner.py), through the real entry
+    point, against this test's own SQLite database unless ``db=`` says otherwise."""
+    return cli_runner(capsys, sqlite_url)

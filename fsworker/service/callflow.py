@@ -3,7 +3,11 @@
 Rules:
 - The outcome comes from the switch's answers and events (BACKGROUND_JOB results,
   CHANNEL_* events of our own legs), never from guessing or from the worker's clock:
-  talk time is measured between switch timestamps.
+  talk time is measured between switch timestamps. What a failed customer leg's cause
+  means is fsworker.core.attempt's table; this module only acts on it.
+- An attempt runs as phases (employees, hint, customer, bridge and talk); each ends the
+  attempt with its result or lets the next start. Every command goes through
+  fsworker.esl.proto.commands; every leg's variables come from ``originate_variables``.
 - Every leg we originate carries ``fsw_task_id`` / ``fsw_attempt`` so the detector
   never mistakes it for a customer's call and a restarted worker can find it.
 - Nothing untrusted reaches a command unvalidated: numbers pass ``validate_number``,
@@ -29,9 +33,11 @@ import logging
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import gevent
 
+from fsworker.core.attempt import customer_failure_outcome, originate_failure_cause
 from fsworker.core.errors import FsworkerError, ValidationError
 from fsworker.core.numbers import validate_number
 from fsworker.core.outcomes import AttemptOutcome
@@ -44,14 +50,6 @@ from fsworker.esl.proto.errors import ConnectionLostError, ESLError, NotConnecte
 from fsworker.service.legs import LOST_WITH_LINK, AttemptLegs, LegState, LegWatcher
 
 log = logging.getLogger(__name__)
-
-# Originate failure causes (BACKGROUND_JOB "-ERR <CAUSE>") of the customer leg.
-_BUSY = frozenset({"USER_BUSY"})
-_NO_ANSWER = frozenset({"NO_ANSWER", "ALLOTTED_TIMEOUT", "NO_USER_RESPONSE", "RECOVERY_ON_TIMER_EXPIRE", "PROGRESS_TIMEOUT"})
-_REJECTED = frozenset(
-    {"CALL_REJECTED", "UNALLOCATED_NUMBER", "INVALID_NUMBER_FORMAT", "NO_ROUTE_DESTINATION", "NUMBER_CHANGED", "USER_NOT_REGISTERED", "SUBSCRIBER_ABSENT"}
-)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FlowSettings:
@@ -100,6 +98,59 @@ class AttemptResult:
     causes: tuple[str, ...] = field(default_factory=tuple)
     #: the switch stopped answering mid-attempt: a leg of it may still be up unseen
     legs_uncertain: bool = False
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One attempt in flight: what its phases share, and what every result carries."""
+
+    req: AttemptRequest
+    legs: AttemptLegs
+    ours: list[str]  #: legs we originated, in order: hung up when the attempt ends
+    cancelled: Callable[[str], AttemptOutcome | None]
+    bridged: Callable[[], None]
+    tag: str
+    rung: list[tuple[str, ...]] = field(default_factory=list)
+    causes: list[str] = field(default_factory=list)
+    emp: LegState | None = None
+    employee_endpoint: str | None = None  #: as seen when the employee answered
+    cust: LegState | None = None
+
+    @property
+    def employee(self) -> LegState:
+        assert self.emp is not None, "phases after the employee's run only once one answered"
+        return self.emp
+
+    @property
+    def customer(self) -> LegState:
+        assert self.cust is not None, "phases after the customer's run only once it was dialled"
+        return self.cust
+
+    def result(self, outcome: AttemptOutcome, detail: str = "", **extra: Any) -> AttemptResult:
+        return AttemptResult(
+            outcome=outcome, detail=detail, rung=tuple(self.rung), causes=tuple(self.causes),
+            employee_uuid=self.emp.uuid if self.emp else None, employee_endpoint=self.employee_endpoint,
+            customer_uuid=self.cust.uuid if self.cust else None, **extra,
+        )
+
+
+def originate_variables(
+    req: AttemptRequest, *, role: str, caller_id_number: str, caller_id_name: str, ring_timeout_s: int,
+    uuid: str | None = None,
+) -> list[tuple[str, str]]:
+    """The channel variables of every leg an attempt originates: its tags (the detector
+    and recovery read them), what the called party sees, and how long it rings."""
+    return [
+        *([("origination_uuid", uuid)] if uuid is not None else []),
+        ("fsw_task_id", str(req.task_id)),
+        ("fsw_attempt", str(req.attempt)),
+        ("fsw_role", role),
+        *([("fsw_attempt_id", str(req.attempt_id))] if req.attempt_id is not None else []),
+        ("origination_caller_id_number", caller_id_number),
+        ("origination_caller_id_name", caller_id_name),
+        ("originate_timeout", str(ring_timeout_s)),
+        ("ignore_early_media", "true"),
+    ]
 
 
 class CallFlow:
@@ -180,7 +231,7 @@ class CallFlow:
             # Events from before we registered are lost: a leg that ended meanwhile
             # is known only by its absence now (its talk lasted at least until the dump).
             for st, found in ((emp, employee), (cust, customer)):
-                if not st.hangup_us and self.conn.api("uuid_exists", found.uuid,
+                if not st.hangup_us and self.conn.api("uuid_exists", commands.uuid_exists_arg(found.uuid),
                                                       timeout=self.settings.command_timeout_s).strip() != "true":
                     st.hangup_us = max(found.dumped_us, found.bridged_us) or 1
                     st.cause = "ENDED_BEFORE_ADOPTION"
@@ -215,146 +266,150 @@ class CallFlow:
         bridged: Callable[[], None],
         tag: str,
     ) -> AttemptResult:
-        s = self.settings
-        rung: list[tuple[str, ...]] = []
-        causes: list[str] = []
-        employee: str | None = None
-        for i, step in enumerate(req.plan.steps, 1):
-            if (stop := cancelled(PHASE_EMPLOYEE)) is not None:
-                log.info("%s: %s for customer %s; not ringing employees", tag, stop.value, req.customer_number)
-                return AttemptResult(outcome=stop, rung=tuple(rung), causes=tuple(causes))
-            log.info("%s: ringing employee step %d/%d %s: %s (%ss)", tag, i, len(req.plan.steps),
+        at = _Attempt(req=req, legs=legs, ours=ours, cancelled=cancelled, bridged=bridged, tag=tag)
+        # Each phase either ends the attempt (its result) or lets the next one start.
+        for phase in (self._ring_employees, self._play_hint, self._dial_customer):
+            if (stop := phase(at)) is not None:
+                return stop
+        return self._bridge_and_talk(at)
+
+    # -- phases --------------------------------------------------------------------
+    def _ring_employees(self, at: _Attempt) -> AttemptResult | None:
+        """Ring the plan's steps in turn until an employee answers (R1)."""
+        steps = at.req.plan.steps
+        for i, step in enumerate(steps, 1):
+            if (stop := at.cancelled(PHASE_EMPLOYEE)) is not None:
+                log.info("%s: %s for customer %s; not ringing employees", at.tag, stop.value, at.req.customer_number)
+                return at.result(stop)
+            log.info("%s: ringing employee step %d/%d %s: %s (%ss)", at.tag, i, len(steps),
                      step.label, ",".join(step.endpoints), step.ring_timeout_s)
-            rung.append(step.endpoints)
-            result = self._originate_employee(req, step, legs)
-            if result.startswith("+OK"):
-                employee = result.split()[1] if len(result.split()) > 1 else None
-                break
-            cause = result.removeprefix("-ERR").strip() or "UNKNOWN"
-            causes.append(cause)
+            at.rung.append(step.endpoints)
+            result = self._originate_employee(at.req, step, at.legs)
+            cause = originate_failure_cause(result)
+            if cause is None:
+                answered = result.split()
+                if len(answered) < 2:  # "+OK" naming no leg: nobody we could talk to
+                    break
+                self._employee_answered(at, answered[1])
+                return None
+            at.causes.append(cause)
             if cause == LOST_WITH_LINK:
-                log.warning("%s: the employee legs of step %d vanished with the switch link", tag, i)
-                return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="employee legs lost with the switch link",
-                                     rung=tuple(rung), causes=tuple(causes))
-            log.info("%s: nobody answered step %d: %s", tag, i, cause)
-        if employee is None:
-            return AttemptResult(
-                outcome=AttemptOutcome.NO_EMPLOYEE_ANSWERED, detail=", ".join(causes),
-                rung=tuple(rung), causes=tuple(causes),
-            )
-        ours.append(employee)
-        self.watcher.add_uuid(legs, employee)
-        emp = legs.leg(employee)
+                log.warning("%s: the employee legs of step %d vanished with the switch link", at.tag, i)
+                return at.result(AttemptOutcome.SWITCH_ERROR, "employee legs lost with the switch link")
+            log.info("%s: nobody answered step %d: %s", at.tag, i, cause)
+        return at.result(AttemptOutcome.NO_EMPLOYEE_ANSWERED, ", ".join(at.causes))
+
+    def _employee_answered(self, at: _Attempt, employee: str) -> None:
+        at.ours.append(employee)
+        self.watcher.add_uuid(at.legs, employee)
+        emp = at.emp = at.legs.leg(employee)
         # The BACKGROUND_JOB is resolved by the connection's reader while the leg's own
         # earlier events (CHANNEL_CREATE, CHANNEL_ANSWER) still wait in the handler
         # backlog: let them land before reading the leg's state (its endpoint).
-        legs.wait(lambda: emp.answered_us > 0 or emp.hangup_us > 0, s.command_timeout_s)
-        emp_endpoint = emp.endpoint or None
-        log.info("%s: employee answered on %s (uuid %s); playing hint", tag, emp_endpoint, employee)
-        base = {"rung": tuple(rung), "causes": tuple(causes), "employee_uuid": employee,
-                "employee_endpoint": emp_endpoint}
+        at.legs.wait(lambda: emp.answered_us > 0 or emp.hangup_us > 0, self.settings.command_timeout_s)
+        at.employee_endpoint = emp.endpoint or None
+        log.info("%s: employee answered on %s (uuid %s); playing hint", at.tag, at.employee_endpoint, employee)
 
-        # Hint (R6): the customer is not dialled before it has finished.
-        app = req.prompt.application
+    def _play_hint(self, at: _Attempt) -> AttemptResult | None:
+        """The hint (R6): the customer is not dialled before it has finished."""
+        s, emp = self.settings, at.employee
+        app = at.req.prompt.application
         done_before = sum(1 for c in emp.completed if c[0] == app)
         emp.awaiting = app
-        self.conn.sendmsg(employee, app, req.prompt.argument, event_lock=True, timeout=s.command_timeout_s)
-        finished = legs.wait(
+        self.conn.sendmsg(emp.uuid, app, at.req.prompt.argument, event_lock=True, timeout=s.command_timeout_s)
+        finished = at.legs.wait(
             lambda: emp.hangup_us > 0 or sum(1 for c in emp.completed if c[0] == app) > done_before,
             s.hint_timeout_s,
         )
         if emp.cause == LOST_WITH_LINK:
-            return self._lost_with_link(tag, emp, base)
+            return self._lost_with_link(at, emp)
         if emp.hangup_us:
-            log.info("%s: employee %s hung up during the hint (%s)", tag, employee, emp.cause)
-            return AttemptResult(outcome=AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT, detail=emp.cause, **base)
+            log.info("%s: employee %s hung up during the hint (%s)", at.tag, emp.uuid, emp.cause)
+            return at.result(AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT, emp.cause)
         if not finished:
-            log.warning("%s: hint to employee %s did not finish within %ss", tag, employee, s.hint_timeout_s)
-            return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="hint did not finish", **base)
+            log.warning("%s: hint to employee %s did not finish within %ss", at.tag, emp.uuid, s.hint_timeout_s)
+            return at.result(AttemptOutcome.SWITCH_ERROR, "hint did not finish")
+        return None
 
-        if (stop := cancelled(PHASE_CUSTOMER)) is not None:
+    def _dial_customer(self, at: _Attempt) -> AttemptResult | None:
+        """Ring the customer (R17: unless reached otherwise meanwhile) until they answer."""
+        req, emp = at.req, at.employee
+        if (stop := at.cancelled(PHASE_CUSTOMER)) is not None:
             log.info("%s: %s for customer %s during the hint to employee %s; not dialling",
-                     tag, stop.value, req.customer_number, employee)
-            return AttemptResult(outcome=stop, **base)
-
-        # Customer leg: caller ID = the number the customer dialled (D2).
+                     at.tag, stop.value, req.customer_number, emp.uuid)
+            return at.result(stop)
         customer = str(uuidlib.uuid4())
-        self.watcher.add_uuid(legs, customer)
-        ours.append(customer)
-        log.info("%s: dialling customer %s from %s (uuid %s)", tag, req.customer_number, req.customer_caller_id, customer)
-        variables = [
-            ("origination_uuid", customer),
-            ("fsw_task_id", str(req.task_id)),
-            ("fsw_attempt", str(req.attempt)),
-            ("fsw_role", "customer"),
-            *self._attempt_tag(req),
-            ("origination_caller_id_number", req.customer_caller_id),
-            ("origination_caller_id_name", req.customer_caller_id),
-            ("originate_timeout", str(s.customer_ring_timeout_s)),
-            ("ignore_early_media", "true"),
-        ]
+        self.watcher.add_uuid(at.legs, customer)
+        at.ours.append(customer)
+        at.cust = at.legs.leg(customer)
+        log.info("%s: dialling customer %s from %s (uuid %s)", at.tag, req.customer_number, req.customer_caller_id,
+                 customer)
+        # Customer leg: caller ID = the number the customer dialled (D2).
+        variables = originate_variables(
+            req, role="customer", uuid=customer, caller_id_number=req.customer_caller_id,
+            caller_id_name=req.customer_caller_id, ring_timeout_s=self.settings.customer_ring_timeout_s,
+        )
         arg = commands.originate_arg(req.customer_endpoint, variables=variables, target=commands.Park())
         # A job the switch accepted completes even if our link drops meanwhile; its
         # result reaches the next link (and a restarted switch's lost legs end it).
-        job = self.conn.bgapi_start("originate", arg, timeout=s.command_timeout_s, survive_reconnect=True)
-        cust = legs.leg(customer)
+        job = self.conn.bgapi_start("originate", arg, timeout=self.settings.command_timeout_s, survive_reconnect=True)
+        result = self._await_customer(at, job)
+        if isinstance(result, AttemptResult):
+            return result
+        cause = originate_failure_cause(result)
+        if cause is None:
+            return None
+        outcome = customer_failure_outcome(cause)
+        log.info("%s: customer leg %s failed: %s -> %s", at.tag, customer, cause, outcome.value)
+        return at.result(outcome, cause)
+
+    def _await_customer(self, at: _Attempt, job) -> str | AttemptResult:  # noqa: ANN001 - BackgroundJob
+        """The customer originate's result, or the attempt's end if the employee or the
+        switch went away while the customer rang."""
+        s, emp, cust = self.settings, at.employee, at.customer
         deadline = s.customer_ring_timeout_s + s.job_grace_s
-        result = None
         waited = 0.0
-        while result is None:
+        while True:
             try:
-                result = job.result.get(timeout=0.25)
+                return job.result.get(timeout=0.25)
             except gevent.Timeout:
                 waited += 0.25
-                if emp.cause == LOST_WITH_LINK or cust.cause == LOST_WITH_LINK:
-                    self._kill(customer, "ORIGINATOR_CANCEL", tag)
-                    return self._lost_with_link(tag, emp if emp.cause == LOST_WITH_LINK else cust,
-                                                {**base, "customer_uuid": customer})
-                if emp.hangup_us:
-                    log.info("%s: employee %s hung up while the customer rang; cancelling customer leg %s",
-                             tag, employee, customer)
-                    self._kill(customer, "ORIGINATOR_CANCEL", tag)
-                    return AttemptResult(outcome=AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT,
-                                         detail="employee hung up before the customer answered", customer_uuid=customer, **base)
-                if waited > deadline:
-                    log.warning("%s: no result for the customer leg %s within %.0fs", tag, customer, deadline)
-                    return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="no BACKGROUND_JOB for customer originate",
-                                         legs_uncertain=True,
-                                         customer_uuid=customer, **base)
-        result = result.strip()
-        if not result.startswith("+OK"):
-            cause = result.removeprefix("-ERR").strip() or "UNKNOWN"
-            outcome = (
-                AttemptOutcome.CUSTOMER_BUSY if cause in _BUSY
-                else AttemptOutcome.CUSTOMER_NO_ANSWER if cause in _NO_ANSWER
-                else AttemptOutcome.CUSTOMER_REJECTED if cause in _REJECTED
-                else AttemptOutcome.SWITCH_ERROR
-            )
-            log.info("%s: customer leg %s failed: %s -> %s", tag, customer, cause, outcome.value)
-            return AttemptResult(outcome=outcome, detail=cause, customer_uuid=customer, **base)
+            if emp.cause == LOST_WITH_LINK or cust.cause == LOST_WITH_LINK:
+                self._kill(cust.uuid, "ORIGINATOR_CANCEL", at.tag)
+                return self._lost_with_link(at, emp if emp.cause == LOST_WITH_LINK else cust)
+            if emp.hangup_us:
+                log.info("%s: employee %s hung up while the customer rang; cancelling customer leg %s",
+                         at.tag, emp.uuid, cust.uuid)
+                self._kill(cust.uuid, "ORIGINATOR_CANCEL", at.tag)
+                return at.result(AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT,
+                                 "employee hung up before the customer answered")
+            if waited > deadline:
+                log.warning("%s: no result for the customer leg %s within %.0fs", at.tag, cust.uuid, deadline)
+                return at.result(AttemptOutcome.SWITCH_ERROR, "no BACKGROUND_JOB for customer originate",
+                                 legs_uncertain=True)
 
+    def _bridge_and_talk(self, at: _Attempt) -> AttemptResult:
+        """Bridge the employee with the customer and follow the call to its end."""
+        s, emp, cust = self.settings, at.employee, at.customer
         if emp.hangup_us:
-            log.info("%s: employee %s hung up before the bridge with customer %s", tag, employee, customer)
-            return AttemptResult(outcome=AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT,
-                                 detail="employee hung up before the bridge", customer_uuid=customer, **base)
-        legs.bridge_requested = True
-        reply = self._bridge(employee, customer, legs, tag)
+            log.info("%s: employee %s hung up before the bridge with customer %s", at.tag, emp.uuid, cust.uuid)
+            return at.result(AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT, "employee hung up before the bridge")
+        at.legs.bridge_requested = True
+        reply = self._bridge(emp.uuid, cust.uuid, at.legs, at.tag)
         if not reply.startswith("+OK"):
-            log.warning("%s: uuid_bridge %s %s failed: %s", tag, employee, customer, reply)
-            return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail=f"uuid_bridge: {reply}",
-                                 customer_uuid=customer, **base)
-        log.info("%s: bridged employee %s with customer %s", tag, employee, customer)
-        bridged()
-        legs.wait(lambda: emp.hangup_us > 0 or cust.hangup_us > 0, s.max_call_s)
+            log.warning("%s: uuid_bridge %s %s failed: %s", at.tag, emp.uuid, cust.uuid, reply)
+            return at.result(AttemptOutcome.SWITCH_ERROR, f"uuid_bridge: {reply}")
+        log.info("%s: bridged employee %s with customer %s", at.tag, emp.uuid, cust.uuid)
+        at.bridged()
+        at.legs.wait(lambda: emp.hangup_us > 0 or cust.hangup_us > 0, s.max_call_s)
         talk_s = self._talk_seconds(emp, cust)
         outcome = AttemptOutcome.SUCCESS if talk_s >= s.min_talk_s else AttemptOutcome.CUSTOMER_SHORT_CALL
         if outcome is AttemptOutcome.CUSTOMER_SHORT_CALL and LOST_WITH_LINK in (emp.cause, cust.cause):
             # Cut by the switch going away, not by the customer: not a voicemail.
-            return self._lost_with_link(tag, emp if emp.cause == LOST_WITH_LINK else cust,
-                                        {**base, "customer_uuid": customer, "talk_s": talk_s})
+            return self._lost_with_link(at, emp if emp.cause == LOST_WITH_LINK else cust, talk_s=talk_s)
         log.info("%s: call of employee %s and customer %s ended after %.1fs of talk -> %s",
-                 tag, employee, customer, talk_s, outcome.value)
-        return AttemptResult(outcome=outcome, detail=f"talk {talk_s:.1f}s", customer_uuid=customer, talk_s=talk_s, **base)
+                 at.tag, emp.uuid, cust.uuid, talk_s, outcome.value)
+        return at.result(outcome, f"talk {talk_s:.1f}s", talk_s=talk_s)
 
     # -- pieces --------------------------------------------------------------------
     def _bridge(self, employee: str, customer: str, legs: AttemptLegs, tag: str) -> str:
@@ -362,13 +417,14 @@ class CallFlow:
         that the legs (re-checked on the new link) call for."""
         s = self.settings
         try:
-            return self.conn.api("uuid_bridge", f"{employee} {customer}", timeout=s.command_timeout_s).strip()
+            return self.conn.api("uuid_bridge", commands.uuid_bridge_arg(employee, customer),
+                                 timeout=s.command_timeout_s).strip()
         except (ConnectionLostError, NotConnectedError) as exc:
             log.warning("%s: link lost with uuid_bridge %s %s in flight (%s); re-checking both legs once it is back",
                         tag, employee, customer, exc)
         if not self.conn.wait_connected(s.relink_wait_s):
             raise ConnectionLostError(f"uuid_bridge {employee} {customer}: link not back within {s.relink_wait_s}s")
-        found = [parse_dump(self.conn.api("uuid_dump", f"{uuid} json", timeout=s.command_timeout_s))
+        found = [parse_dump(self.conn.api("uuid_dump", commands.uuid_dump_arg(uuid), timeout=s.command_timeout_s))
                  for uuid in (employee, customer)]
         action = after_cut(employee, customer, *found)
         if action is AfterCut.GONE:
@@ -385,7 +441,8 @@ class CallFlow:
             return "+OK"
         log.info("%s: employee %s and customer %s still up after the reconnect; bridging them again",
                  tag, employee, customer)
-        return self.conn.api("uuid_bridge", f"{employee} {customer}", timeout=s.command_timeout_s).strip()
+        return self.conn.api("uuid_bridge", commands.uuid_bridge_arg(employee, customer),
+                             timeout=s.command_timeout_s).strip()
 
     def _forget_job(self, job) -> None:  # noqa: ANN001 - BackgroundJob
         try:
@@ -394,24 +451,17 @@ class CallFlow:
             pass
 
     @staticmethod
-    def _lost_with_link(tag: str, leg: LegState, base: dict) -> AttemptResult:  # type: ignore[type-arg]
-        log.warning("%s: leg %s vanished with the switch link; the attempt ends as a switch error", tag, leg.uuid)
-        return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail=f"leg {leg.uuid} lost with the switch link",
-                             **base)
+    def _lost_with_link(at: _Attempt, leg: LegState, **extra: Any) -> AttemptResult:
+        log.warning("%s: leg %s vanished with the switch link; the attempt ends as a switch error", at.tag, leg.uuid)
+        return at.result(AttemptOutcome.SWITCH_ERROR, f"leg {leg.uuid} lost with the switch link", **extra)
 
     def _originate_employee(self, req: AttemptRequest, step: DialStep, legs: AttemptLegs) -> str:
         s = self.settings
-        variables = [
-            ("fsw_task_id", str(req.task_id)),
-            ("fsw_attempt", str(req.attempt)),
-            ("fsw_role", "employee"),
-            *self._attempt_tag(req),
-            # D2: the employee sees the customer's number, and a name saying why.
-            ("origination_caller_id_number", req.customer_number),
-            ("origination_caller_id_name", s.employee_caller_id_name),
-            ("originate_timeout", str(step.ring_timeout_s)),
-            ("ignore_early_media", "true"),
-        ]
+        # D2: the employee sees the customer's number, and a name saying why.
+        variables = originate_variables(
+            req, role="employee", caller_id_number=req.customer_number, caller_id_name=s.employee_caller_id_name,
+            ring_timeout_s=step.ring_timeout_s,
+        )
         arg = commands.originate_arg(list(step.endpoints), variables=variables, target=commands.Park())
         before = set(legs.legs)
         job = self.conn.bgapi_start("originate", arg, timeout=s.command_timeout_s, survive_reconnect=True)
@@ -441,13 +491,9 @@ class CallFlow:
 
     def _kill(self, uuid: str, cause: str, tag: str) -> None:
         try:
-            self.conn.api("uuid_kill", f"{uuid} {cause}", timeout=self.settings.command_timeout_s)
+            self.conn.api("uuid_kill", commands.uuid_kill_arg(uuid, cause), timeout=self.settings.command_timeout_s)
         except (ESLError, FsworkerError) as exc:
             log.debug("%s: uuid_kill %s: %s", tag, uuid, exc)
-
-    @staticmethod
-    def _attempt_tag(req: AttemptRequest) -> list[tuple[str, str]]:
-        return [("fsw_attempt_id", str(req.attempt_id))] if req.attempt_id is not None else []
 
     def _cleanup(self, legs: AttemptLegs, ours: list[str], tag: str, attempt_id: int | None, *, sweep: bool) -> None:
         """Hang up what is still ours. ``sweep``: the attempt ended on an error, so a
@@ -467,7 +513,7 @@ class CallFlow:
             self._kill(uuid, "NORMAL_CLEARING", tag)
         if attempt_id is not None:
             try:
-                self.conn.api("hupall", f"NORMAL_CLEARING fsw_attempt_id {attempt_id}",
+                self.conn.api("hupall", commands.hupall_arg("NORMAL_CLEARING", "fsw_attempt_id", str(attempt_id)),
                               timeout=self.settings.command_timeout_s)
             except (ESLError, FsworkerError) as exc:
                 log.warning("%s: hupall of attempt id %s failed: %s", tag, attempt_id, exc)

@@ -1,6 +1,9 @@
 """The worker pool: claims due tasks and runs their attempts on the switches.
 
 Rules:
+- What an attempt dials (plan, customer endpoint, caller ID, hint), or why it dials
+  nothing, is decided by fsworker.core.attempt.prepare_attempt; this module claims,
+  schedules, records and watches.
 - The database decides who dials what: a task is worked on only under a lease claimed
   from the store (D3), renewed by a heartbeat; the per-rule cap (R10), the master switch
   (R16) and one attempt per customer (D1) are enforced by the claim, not here.
@@ -35,17 +38,19 @@ import gevent
 import gevent.event
 import gevent.pool
 
+from fsworker.core.attempt import AttemptSettings, NotDialled, NotDialledReason, prepare_attempt
 from fsworker.core.calls import LostCall
 from fsworker.core.catalog import Catalog
 from fsworker.core.clock import Clock, SystemClock
 from fsworker.core.detector.employees import EmployeeResolver
-from fsworker.core.errors import FsworkerError, ValidationError
-from fsworker.core.numbers import is_valid_number, validate_number
+from fsworker.core.errors import ValidationError
+from fsworker.core.numbers import validate_number
 from fsworker.core.outcomes import AttemptOutcome, HintFallback, TaskEndReason
 from fsworker.core.planner import ScheduleNeverOpensError, after_attempt
-from fsworker.core.prompts import HintFacts, PromptSettings, render_hint
+from fsworker.core.prompts import PromptSettings
 from fsworker.core.recovery import Action, FoundLeg, RecoveryError, decide
-from fsworker.core.strategies import DialPlan, DialSettings, DialStep, ScenarioHandoff, StrategyError, get_strategy
+from fsworker.core.strategies import DialSettings
+from fsworker.esl.proto import commands
 from fsworker.service.callflow import PHASE_CUSTOMER, AttemptRequest, AttemptResult, CallFlow, LeaveBridgedUp
 from fsworker.service.leg_search import find_task_legs
 from fsworker.store.claim import ClaimedTask
@@ -141,6 +146,12 @@ class Dispatcher:
         self._pool = gevent.pool.Pool(self.settings.workers)
         self._grace_until: float | None = None  #: monotonic end of the shutdown grace
         self._renewed: dict[int, float] = {}  #: task id -> monotonic time its lease was last extended
+        s = self.settings
+        self._attempt_settings = AttemptSettings(
+            dial=s.dial, prompt=s.prompt, hint_timezone=s.hint_timezone, fallback_caller_id=s.fallback_caller_id,
+            customer_endpoint=s.customer_endpoint,
+            scenario_endpoint=lambda handoff: commands.loopback_endpoint(handoff.extension, handoff.context),
+        )
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -240,78 +251,60 @@ class Dispatcher:
             log.warning("task %s: release failed: %s (the lease will expire)", task_id, exc)
 
     def _run(self, task: ClaimedTask) -> None:
+        tag = f"task {task.task_id} attempt {task.attempt_no}"
         catalog = self.catalog()
         rule = catalog.rule_by_name.get(task.rule_name)
-        lost_calls = self.queue.lost_calls_for_task(task.task_id)
-        lost = max(lost_calls, key=lambda c: c.lost_at) if lost_calls else None
-        tag = f"task {task.task_id} attempt {task.attempt_no}"
-        if rule is None or lost is None:
-            log.warning("%s: %s; ending the task", tag, "its rule is gone" if rule is None else "no lost call")
-            self._finish(task, lost, AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="rule deleted"),
-                         end=TaskEndReason.CANCELLED_RULE_DELETED)
-            return
-        s = self.settings
-        # What to dial; a plan that cannot be made ends the attempt without dialling.
-        try:
-            planned = get_strategy(rule.strategy).plan(
-                rule=rule, catalog=catalog, call=lost, attempt=task.attempt_no, settings=s.dial
-            )
-        except StrategyError as exc:
-            log.info("%s: no call placed for lost call %s: %s", tag, lost.call_uuid, exc)
-            self._finish(task, lost, AttemptResult(outcome=exc.outcome, detail=str(exc)), catalog=catalog, rule=rule)
-            return
-        if isinstance(planned, ScenarioHandoff):
-            # R5g with R1 kept: the scenario's own dialplan rings the employees through
-            # a loopback leg; whoever answers there hears the hint, then the customer.
-            planned = DialPlan(
-                steps=(DialStep(endpoints=(f"loopback/{planned.extension}/{planned.context}",),
-                                ring_timeout_s=s.dial.default_ring_timeout_s, label=f"scenario {planned.scenario}"),),
-                strategy=planned.strategy,
-            )
-        try:
-            customer_endpoint = s.customer_endpoint(task.customer_number)
-            caller_id = lost.virtual_number or ""
-            if s.fallback_caller_id and not is_valid_number(caller_id):
-                # The number dialled is unknown or not a number (it came from the
-                # switch's variables): show the configured one rather than not call back.
-                caller_id = s.fallback_caller_id
-            validate_number(caller_id, "customer caller ID (the number the customer dialled, D2)")
-        except (ValidationError, FsworkerError) as exc:
-            log.warning("%s: cannot dial customer %r: %s", tag, task.customer_number, exc)
-            self._finish(task, lost, AttemptResult(outcome=AttemptOutcome.INVALID_NUMBER, detail=str(exc)),
-                         catalog=catalog, rule=rule)
-            return
-        prompt = render_hint(
-            rule.hint,
-            HintFacts.from_call(lost, rule_name=rule.name, attempt=task.attempt_no, tz=s.hint_timezone,
-                               task_id=task.task_id),
-            s.prompt,
+        prepared = prepare_attempt(
+            rule=rule, catalog=catalog, lost_calls=self.queue.lost_calls_for_task(task.task_id),
+            attempt=task.attempt_no, customer_number=task.customer_number, settings=self._attempt_settings,
+            task_id=task.task_id,
         )
-        if prompt.fallback_reason is not None:
-            self.observer.hint_fallback(task, prompt.fallback_reason)
+        if isinstance(prepared, NotDialled):
+            self._not_dialled(task, prepared, catalog, rule, tag)
+            return
+        if prepared.prompt.fallback_reason is not None:
+            self.observer.hint_fallback(task, prepared.prompt.fallback_reason)
         node = self._pick_node()
         if node is None:
-            log.warning("%s: no FreeSWITCH node is connected; giving the task back", tag)
-            self.queue.release(task.task_id, self.worker_id, now=self.clock.now(), recover_legs=task.recover_legs)
-            # No longer ours: the heartbeat must not report it lost, and another worker
-            # of this dispatcher may claim it again while this one waits.
-            self._forget(task)
-            self._stopping.wait(max(s.poll_s, 1.0))
+            self._no_node(task, tag)
             return
         req = AttemptRequest(
             task_id=task.task_id, attempt=task.attempt_no, attempt_id=task.attempt_id,
-            customer_number=task.customer_number,
-            customer_endpoint=customer_endpoint, customer_caller_id=caller_id, plan=planned, prompt=prompt,
+            customer_number=task.customer_number, customer_endpoint=prepared.customer_endpoint,
+            customer_caller_id=prepared.caller_id, plan=prepared.plan, prompt=prepared.prompt,
         )
-        if task.recover_legs and self._recover(task, lost, req, tag, catalog, rule):
+        if task.recover_legs and self._recover(task, prepared.lost, req, tag, catalog, rule):
             return
         log.info("%s: customer %s (lost call %s), rule %r, strategy %s, node %s", tag, task.customer_number,
-                 lost.call_uuid, rule.name, planned.strategy, node.name)
+                 prepared.lost.call_uuid, rule.name, prepared.plan.strategy, node.name)
+        self._dial(task, prepared.lost, node, req, catalog, rule)
+
+    def _not_dialled(self, task: ClaimedTask, nd: NotDialled, catalog: Catalog, rule, tag: str) -> None:  # noqa: ANN001 - rule: Rule | None
+        """Record an attempt that ends before anything is dialled (ending the task if
+        ``nd.end`` says so)."""
+        level = logging.INFO if nd.reason is NotDialledReason.NO_PLAN else logging.WARNING
+        log.log(level, "%s: %s", tag, nd.why)
+        result = AttemptResult(outcome=nd.outcome, detail=nd.detail)
+        if nd.end is not None:
+            self._finish(task, nd.lost, result, end=nd.end)
+        else:
+            self._finish(task, nd.lost, result, catalog=catalog, rule=rule)
+
+    def _no_node(self, task: ClaimedTask, tag: str) -> None:
+        log.warning("%s: no FreeSWITCH node is connected; giving the task back", tag)
+        self.queue.release(task.task_id, self.worker_id, now=self.clock.now(), recover_legs=task.recover_legs)
+        # No longer ours: the heartbeat must not report it lost, and another worker
+        # of this dispatcher may claim it again while this one waits.
+        self._forget(task)
+        self._stopping.wait(max(self.settings.poll_s, 1.0))
+
+    def _dial(self, task: ClaimedTask, lost: LostCall, node: NodeSlot, req: AttemptRequest,
+              catalog: Catalog, rule) -> None:  # noqa: ANN001 - rule: Rule
         self.observer.attempt_started(task, node.name)
         node.active += 1
         try:
             with self._bridge_watch(task) as bridged:
-                result = node.flow.run(req, cancelled=lambda phase: self._is_cancelled(task, lost, phase),
+                result = node.flow.run(req, cancelled=lambda phase: self._stop_outcome(task, lost, phase),
                                        bridged=bridged)
         finally:
             node.active -= 1
@@ -416,9 +409,10 @@ class Dispatcher:
             self._cancelled.discard(task.task_id)
             self._lost_lease.discard(task.task_id)
 
-    def _is_cancelled(self, task: ClaimedTask, lost: LostCall, phase: str) -> AttemptOutcome | None:
-        """Why the attempt must not go on (None: it may). Raises AttemptReleased at
-        shutdown when going on would start what the grace cannot see finished."""
+    def _stop_outcome(self, task: ClaimedTask, lost: LostCall, phase: str) -> AttemptOutcome | None:
+        """The outcome to end the attempt with before ``phase`` (lease lost, customer
+        reached, task cancelled); None: it may go on. Raises AttemptReleased at shutdown
+        when going on would start what the grace cannot see finished."""
         if task.task_id in self._lost_lease:
             return AttemptOutcome.LEASE_LOST
         renewed = self._renewed.get(task.task_id)
@@ -441,8 +435,11 @@ class Dispatcher:
         try:
             if self.queue.contact_since(task.customer_number, lost.lost_at):
                 return AttemptOutcome.CONTACT_MADE
-        except StoreError:
-            pass
+        except StoreError as exc:
+            # Going on risks a callback the customer no longer needs; stopping on every
+            # database hiccup would ring nobody. The heartbeat's cancellations still hold.
+            log.warning("task %s: could not check whether customer %s was reached since %s; going on with the %s: %s",
+                        task.task_id, task.customer_number, lost.lost_at, phase, exc)
         if task.task_id in self._cancelled:
             return AttemptOutcome.CANCELLED
         return None

@@ -1,8 +1,9 @@
 """Asking a switch which legs of a task are still up (the I/O half of recovery).
 
-Rules: lists the channels and reads each one's tags; every reading and deciding is
-fsworker.core.recovery's. A switch that does not answer raises RecoveryError, so the
-task waits rather than risk ringing a customer twice.
+Rules: lists the channels and reads each one's tags, through the ESL command builders
+(a channel uuid the switch lists is validated before it is sent back); every reading
+and deciding is fsworker.core.recovery's. A switch that does not answer raises
+RecoveryError, so the task waits rather than risk ringing a customer twice.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import logging
 
 from fsworker.core.recovery import FoundLeg, RecoveryError, parse_channel_uuids, parse_dump
 from fsworker.esl.connection import ESLConnection
-from fsworker.esl.proto.errors import ESLError
+from fsworker.esl.proto import commands
+from fsworker.esl.proto.errors import ESLError, LocalProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +21,20 @@ log = logging.getLogger(__name__)
 def find_task_legs(conn: ESLConnection, task_id: int, *, timeout: float = 10.0) -> list[FoundLeg]:
     """Every live leg on this switch tagged ``fsw_task_id=<task_id>``."""
     try:
-        uuids = parse_channel_uuids(conn.api("show", "channels as json", timeout=timeout))
+        uuids = parse_channel_uuids(conn.api("show", commands.show_channels_arg(), timeout=timeout))
     except ESLError as exc:
         raise RecoveryError(f"task {task_id}: cannot list the switch's channels: {exc}") from exc
     found: list[FoundLeg] = []
     for uuid in uuids:
         try:
-            leg = parse_dump(conn.api("uuid_dump", f"{uuid} json", timeout=timeout))
+            arg = commands.uuid_dump_arg(uuid)
+        except LocalProtocolError:
+            # The uuid came from the switch's answer: one that is not a channel uuid is no
+            # leg of ours (ours are FreeSWITCH's or our own uuids) and is never sent back.
+            log.warning("task %s: channel %r listed by the switch is not a channel uuid; skipped", task_id, uuid)
+            continue
+        try:
+            leg = parse_dump(conn.api("uuid_dump", arg, timeout=timeout))
         except ESLError as exc:
             raise RecoveryError(f"task {task_id}: uuid_dump {uuid}: {exc}") from exc
         if leg is not None and leg.task_id == task_id:

@@ -1,39 +1,11 @@
-"""CLI tests: every command through the real entry point, ``fsworker.cli.main.main``."""
+"""CLI tests: every command through the real entry point (the ``run`` fixture of
+tests/conftest.py, tests/clirunner.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import pytest
 
-from fsworker.cli.main import main
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Run = Callable[..., Result]
-
-
-@pytest.fixture()
-def run(capsys: pytest.CaptureFixture[str], sqlite_url: str) -> Run:
-    """``run("rules", "list")`` -> Result, against this test's own SQLite database."""
-
-    def _run(*argv: str, db: str | None = sqlite_url) -> Result:
-        capsys.readouterr()
-        try:
-            code = main((["--db", db] if db else []) + list(argv))
-        except SystemExit as exc:  # argparse usage errors and --help
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return Result(code=code, out=captured.out, err=captured.err)
-
-    return _run
+from tests.clirunner import Run
 
 
 @pytest.fixture()

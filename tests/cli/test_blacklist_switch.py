@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from fsworker.store.queue import TaskQueue
-from tests.cli.conftest import Run
+from tests.clirunner import Run
 
 
 def test_blacklist_add_list_remove(seeded: Run, sqlite_url: str) -> None:

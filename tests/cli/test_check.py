@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.cli.conftest import Run
+from tests.clirunner import Run
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.procs import PASSWORD, FakeSwitch, Lab, free_port
-from tests.cli.conftest import Run
+from tests.clirunner import Run
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import pytest
 from fsworker.config.toml_io import catalog_to_toml, parse_catalog, toml_string, toml_value
 from fsworker.core.validation import CatalogError
 from fsworker.store.queue import TaskQueue
-from tests.cli.conftest import Run
+from tests.clirunner import Run
 
 TRICKY = [
     "",

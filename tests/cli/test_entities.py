@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.cli.conftest import Run
+from tests.clirunner import Run
 
 
 def test_every_kind_add_show_list_edit_delete(run: Run) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import Run
+from tests.clirunner import Run
 
 FSWORKER = Path(sys.executable).parent / "fsworker"
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from fsworker.store.queue import TaskQueue
-from tests.cli.conftest import Run
+from tests.clirunner import Run
 
 
 def names(run: Run) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.cli.conftest import Run
+from tests.clirunner import Run
 
 
 def test_after_hours_call_goes_to_night_rule_and_is_planned_in_office_hours(seeded: Run) -> None:

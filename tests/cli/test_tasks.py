@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from fsworker.core.calls import LossPlace, LostCall
 from fsworker.core.outcomes import AttemptOutcome
 from fsworker.store.queue import TaskQueue
-from tests.cli.conftest import Run
+from tests.clirunner import Run
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

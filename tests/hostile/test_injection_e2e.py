@@ -27,8 +27,8 @@ from fsworker.core.numbers import is_valid_number
 from fsworker.core.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
 from fsworker.core.prompts import HintFacts, render_hint, validate_hint
 from fsworker.testing.fakeswitch.directory import Behaviour
+from tests.clirunner import Run
 from tests.e2e.harness import DID, EMPLOYEES, Harness, callback_legs, hostile_inbound_call
-from tests.hostile.conftest import Run
 
 MARK = "EVIL"  # in every payload: it must never show up on the wire outside a speak text
 

@@ -28,7 +28,7 @@ from fsworker.core.model import MAX_CONCURRENCY, MAX_INTERVAL_S, MAX_INTERVALS, 
 from fsworker.core.names import MAX_NAME_LEN
 from fsworker.core.strategies.base import MAX_STEP_ENDPOINTS
 from fsworker.core.validation import MAX_GROUP_LINES
-from tests.hostile.conftest import Result, Run
+from tests.clirunner import Result, Run
 
 SEED = (
     ("employees", "add", "alice", "--endpoint", "user/101"),

@@ -194,9 +194,32 @@ def test_uuid_helpers():
     assert c.uuid_setvar(LEG, "fsw_attempt") == f"api uuid_setvar {LEG} fsw_attempt\n\n".encode()
 
 
+def test_api_arguments_for_the_connection_match_the_whole_commands():
+    other = "b38ff880-7cc1-450e-90d5-42ee3084892a"
+    assert c.uuid_kill_arg(LEG, "ORIGINATOR_CANCEL") == f"{LEG} ORIGINATOR_CANCEL"
+    assert c.uuid_bridge_arg(LEG, other) == f"{LEG} {other}"
+    assert c.uuid_bridge(LEG, other) == f"api uuid_bridge {LEG} {other}\n\n".encode()
+    assert c.uuid_exists_arg(LEG) == LEG
+    assert c.uuid_dump(LEG) == f"api uuid_dump {LEG} json\n\n".encode()
+    assert c.show_channels() == b"api show channels as json\n\n"
+    assert c.hupall("NORMAL_CLEARING", "fsw_attempt_id", "42") == b"api hupall NORMAL_CLEARING fsw_attempt_id 42\n\n"
+    assert c.loopback_endpoint("7001", "callback") == "loopback/7001/callback"
+
+
 @pytest.mark.parametrize(
     "call",
     [
+        lambda: c.uuid_dump_arg("x y"),
+        lambda: c.uuid_dump_arg(f"{LEG} json\n\nexit"),
+        lambda: c.uuid_exists_arg("x;y"),
+        lambda: c.uuid_kill_arg(LEG, "NORMAL_CLEARING fsw_role customer"),
+        lambda: c.hupall_arg("NORMAL_CLEARING", "fsw_attempt_id", "1 fsw_role customer"),
+        lambda: c.hupall_arg("NORMAL_CLEARING", "fsw attempt", "1"),
+        lambda: c.hupall_arg("all", "fsw_attempt_id", "1"),
+        lambda: c.hupall_arg("NORMAL_CLEARING", "fsw_attempt_id", ""),
+        lambda: c.loopback_endpoint("7001/evil"),
+        lambda: c.loopback_endpoint("7001", "default park"),
+        lambda: c.loopback_endpoint("7001,user/100"),
         lambda: c.uuid_kill("x y"),
         lambda: c.uuid_kill(LEG + "\n\nexit"),
         lambda: c.uuid_kill(LEG, "normal clearing"),

@@ -6,6 +6,7 @@ Each error must name the field, the offending value and the limit.
 from __future__ import annotations
 
 from datetime import time
+from functools import partial
 
 import pytest
 
@@ -23,12 +24,10 @@ from fsworker.core.model import (
     TimeWindow,
     VirtualNumber,
 )
+from tests import factories
 
-
-def rule(**kw: object) -> Rule:
-    base: dict[str, object] = {"name": "r", "strategy": StrategyKind.GROUP, "target": "sales"}
-    base.update(kw)
-    return Rule(**base)  # type: ignore[arg-type]
+#: A rule ringing group sales.
+rule = partial(factories.rule, strategy=StrategyKind.GROUP, target="sales")
 
 
 def test_r4_rule_carries_every_field() -> None:

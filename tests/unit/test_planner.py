@@ -9,7 +9,7 @@ import pytest
 
 from fsworker.core.catalog import Catalog
 from fsworker.core.errors import ValidationError
-from fsworker.core.model import Rule, Schedule, StrategyKind
+from fsworker.core.model import Schedule
 from fsworker.core.outcomes import AttemptOutcome, TaskEndReason
 from fsworker.core.planner import (
     RetryPolicy,
@@ -22,6 +22,7 @@ from fsworker.core.planner import (
     replan,
 )
 from fsworker.core.schedule import parse_exceptions, parse_weekly
+from tests.factories import rule
 
 MSK = ZoneInfo("Europe/Moscow")
 NYC = ZoneInfo("America/New_York")
@@ -35,12 +36,6 @@ ALWAYS_SAT = Schedule(name="weekend", timezone="Europe/Moscow", windows=parse_we
 NY_WORK = Schedule(name="ny", timezone="America/New_York", windows=parse_weekly("mon-fri 09:00-17:00"))
 PAST_ONLY = Schedule(name="past", timezone="Europe/Moscow", windows=(), exceptions=parse_exceptions("2020-01-01 10:00-11:00"))
 CAT = Catalog(schedules=(WORK, LATE, ALWAYS_SAT, NY_WORK, PAST_ONLY))
-
-
-def rule(name: str = "r", **kw: object) -> Rule:
-    base: dict[str, object] = {"name": name, "strategy": StrategyKind.LAST_ATTEMPTED}
-    base.update(kw)
-    return Rule(**base)  # type: ignore[arg-type]
 
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=MSK)  # Tue, inside working hours

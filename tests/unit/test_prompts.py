@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from fsworker.core.calls import LostCall
 from fsworker.core.errors import ValidationError
 from fsworker.core.model import Hint, HintKind
 from fsworker.core.prompts import (
@@ -25,16 +25,14 @@ from fsworker.core.prompts import (
     validate_playback_path,
 )
 from fsworker.core.prompts.render import DEFAULT_TEMPLATES_DIR
+from tests import factories
 
 T0 = datetime(2026, 11, 28, 16, 25, 25, tzinfo=UTC)
 SOUNDS = "/usr/share/freeswitch/sounds/"
 
 
-def call(**kw) -> LostCall:
-    base = {"call_uuid": "44cd0ee5", "customer_number": "79161234567", "virtual_number": "74950000001",
-                "site": "shop.example.com", "campaign": "cpc-42", "scenario": "sales", "lost_at": T0}
-    base.update(kw)
-    return LostCall(**base)
+#: The default lost call, from a site's campaign and scenario.
+call = partial(factories.lost_call, site="shop.example.com", campaign="cpc-42", scenario="sales", waited_s=0.0)
 
 
 def facts(**kw) -> HintFacts:

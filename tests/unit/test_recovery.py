@@ -96,3 +96,53 @@ def test_after_a_cut_during_uuid_bridge_the_legs_decide() -> None:
     # bridged, but to someone else: bridge ours together
     elsewhere = leg("c", "customer", bridged=5, other="x")
     assert after_cut("e", "c", both[0], elsewhere) is AfterCut.BRIDGE_AGAIN
+
+
+def test_two_customer_legs_bridged_together_are_not_an_employee_call() -> None:
+    a, b = leg("c1", "customer", bridged=9, other="c2"), leg("c2", "customer", bridged=9, other="c1")
+    r = decide([a, b])
+    assert r.action is Action.HANG_UP_COUNT and r.employee is None and set(r.hang_up) == {a, b}
+
+
+def test_of_two_bridged_pairs_one_is_adopted_and_the_other_hung_up() -> None:
+    e1, c1 = leg("e1", "employee", bridged=9, other="c1"), leg("c1", "customer", bridged=9, other="e1")
+    e2, c2 = leg("e2", "employee", bridged=7, other="c2"), leg("c2", "customer", bridged=7, other="e2")
+    r = decide([e1, c1, e2, c2])
+    assert r.action is Action.ADOPT and (r.employee, r.customer) == (e1, c1)
+    assert r.hang_up == (e2, c2)  # never two calls of one task at once
+
+
+def test_an_untagged_role_bridged_with_the_customer_is_adopted_as_the_employee() -> None:
+    emp, cust = leg("e1", "", bridged=9, other="c1"), leg("c1", "customer", bridged=9, other="e1")
+    r = decide([cust, emp])
+    assert r.action is Action.ADOPT and r.employee == emp
+
+
+def test_describe_names_the_action_and_every_leg() -> None:
+    emp, cust, stray = leg("e1", "employee", bridged=9, other="c1"), leg("c1", "customer", bridged=9, other="e1"), \
+        leg("e2", "")
+    assert decide([emp, cust, stray]).describe() == "adopt; customer c1 bridged with employee e1; hang up leg e2"
+    assert decide([]).describe() == "nothing"
+
+
+@pytest.mark.parametrize("body", ["", "  \n", '{"row_count": 0}', "[]", '{"rows": [{"direction": "outbound"}]}',
+                                  '{"rows": ["x", 3, null]}'])
+def test_a_channel_list_without_channels_is_empty(body: str) -> None:
+    assert parse_channel_uuids(body) == []
+
+
+def test_dump_other_leg_comes_from_bridge_to_and_only_when_bridged() -> None:
+    d = json.loads(dump("c1", role="customer", bridged=900, other="e1"))
+    d["variable_bridge_to"] = "e9"
+    assert parse_dump(json.dumps(d)).other_uuid == "e9"  # type: ignore[union-attr]
+    assert parse_dump(dump("c1", role="customer", other="e1")).other_uuid is None  # type: ignore[union-attr]
+
+
+def test_dump_with_a_hangup_time_or_a_garbled_attempt() -> None:
+    d = json.loads(dump("x"))
+    d["Caller-Channel-Hangup-Time"] = "1733000000000000"
+    assert parse_dump(json.dumps(d)) is None  # hung up, state not yet HANGUP
+    d = json.loads(dump("x"))
+    d["variable_fsw_attempt"] = "2; rm"
+    got = parse_dump(json.dumps(d))
+    assert got is not None and got.attempt is None and got.task_id == 7

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 
-from fsworker.core.calls import LossPlace, LostCall, TransferKind, TransferPhase
+from fsworker.core.calls import LossPlace, TransferKind, TransferPhase
 from fsworker.core.catalog import Catalog
-from fsworker.core.model import BlacklistEntry, Rule, Schedule, Settings, StrategyKind
+from fsworker.core.model import BlacklistEntry, Rule, Schedule, Settings
 from fsworker.core.outcomes import SkipReason
 from fsworker.core.rules import (
     Accept,
@@ -20,32 +21,22 @@ from fsworker.core.rules import (
     takeover,
 )
 from fsworker.core.schedule import parse_weekly
+from tests import factories
+from tests.factories import rule
 
 NIGHT = Schedule(name="night", timezone="Europe/Moscow", windows=parse_weekly("daily 18:00-09:00"))
 DAY_LOSS = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # Tue 12:00 MSK
 NIGHT_LOSS = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)  # Tue 23:00 MSK
 
 
-def call(**kw: object) -> LostCall:
-    base: dict[str, object] = {
-        "call_uuid": "c-1",
-        "customer_number": "+79161234567",
-        "virtual_number": "+74950000001",
-        "lost_at": DAY_LOSS,
-        "waited_s": 30.0,
-    }
-    base.update(kw)
-    return LostCall(**base)  # type: ignore[arg-type]
-
-
-def rule(name: str, position: int, **kw: object) -> Rule:
-    base: dict[str, object] = {"name": name, "strategy": StrategyKind.LAST_ATTEMPTED, "position": position}
-    base.update(kw)
-    return Rule(**base)  # type: ignore[arg-type]
+#: A call lost by day, after 30 s of waiting, at +74950000001.
+call = partial(factories.lost_call, call_uuid="c-1", customer_number="+79161234567",
+               virtual_number="+74950000001", lost_at=DAY_LOSS, waited_s=30.0)
 
 
 def catalog(*rules: Rule, **kw: object) -> Catalog:
-    return Catalog(rules=rules, schedules=(NIGHT,), **kw)  # type: ignore[arg-type]
+    """The office with these rules, and the night schedule they may name."""
+    return factories.catalog(rules=rules, schedules=(NIGHT,), **kw)
 
 
 def accepted(decision: object) -> str:
@@ -59,7 +50,7 @@ def skipped(decision: object) -> SkipReason:
     return decision.reason
 
 
-CATCH_ALL = rule("catch-all", 100)
+CATCH_ALL = rule("catch-all", position=100)
 
 
 def test_accept_by_the_only_matching_rule() -> None:
@@ -69,7 +60,7 @@ def test_accept_by_the_only_matching_rule() -> None:
 
 
 def test_r11_first_matching_rule_by_position_wins_not_tuple_order() -> None:
-    c = catalog(rule("second", 2), rule("first", 1), rule("third", 3))
+    c = catalog(rule("second", position=2), rule("first", position=1), rule("third", position=3))
     d = decide(c, call())
     assert accepted(d) == "first"
     assert [(x.rule, x.verdict) for x in d.considered] == [
@@ -78,24 +69,24 @@ def test_r11_first_matching_rule_by_position_wins_not_tuple_order() -> None:
 
 
 def test_r11_moving_a_rule_up_changes_the_winner() -> None:
-    a, b = rule("a", 1), rule("b", 2)
+    a, b = rule("a", position=1), rule("b", position=2)
     assert accepted(decide(catalog(a, b), call())) == "a"
     assert accepted(decide(catalog(a.evolve(position=3), b), call())) == "b"
 
 
 def test_r3_many_rules_last_one_matches() -> None:
-    rules = [rule(f"r{i}", i, place=LossPlace.SITE, place_value=f"site{i}.example") for i in range(1000)]
+    rules = [rule(f"r{i}", position=i, place=LossPlace.SITE, place_value=f"site{i}.example") for i in range(1000)]
     d = decide(catalog(*rules), call(site="site999.example"))
     assert accepted(d) == "r999"
     assert len(d.considered) == 1000
 
 
 def test_r14_disabled_rule_does_not_match_new_calls() -> None:
-    c = catalog(rule("off", 1, enabled=False), rule("on", 2))
+    c = catalog(rule("off", position=1, enabled=False), rule("on", position=2))
     d = decide(c, call())
     assert accepted(d) == "on"
     assert d.considered[0].verdict is Verdict.DISABLED
-    assert skipped(decide(catalog(rule("off", 1, enabled=False)), call())) is SkipReason.NO_RULE
+    assert skipped(decide(catalog(rule("off", position=1, enabled=False)), call())) is SkipReason.NO_RULE
 
 
 @pytest.mark.parametrize(
@@ -115,14 +106,14 @@ def test_r14_disabled_rule_does_not_match_new_calls() -> None:
     ],
 )
 def test_r4_loss_place_matching(place: LossPlace, value: str | None, lost: dict, matches: bool) -> None:
-    r = rule("r", 1, place=place, place_value=value)
+    r = rule("r", position=1, place=place, place_value=value)
     assert place_matches(r, call(**lost)) is matches
     d = decide(catalog(r), call(**lost))
     assert isinstance(d, Accept) is matches
 
 
 def test_r7_applies_schedule_matches_time_of_loss() -> None:
-    c = catalog(rule("after-hours", 1, applies_schedule="night"), rule("day", 2))
+    c = catalog(rule("after-hours", position=1, applies_schedule="night"), rule("day", position=2))
     at_night = decide(c, call(lost_at=NIGHT_LOSS))
     assert accepted(at_night) == "after-hours"
     by_day = decide(c, call(lost_at=DAY_LOSS))
@@ -131,12 +122,12 @@ def test_r7_applies_schedule_matches_time_of_loss() -> None:
 
 
 def test_r7_no_rule_when_applies_schedule_closed() -> None:
-    d = decide(catalog(rule("after-hours", 1, applies_schedule="night")), call(lost_at=DAY_LOSS))
+    d = decide(catalog(rule("after-hours", position=1, applies_schedule="night")), call(lost_at=DAY_LOSS))
     assert skipped(d) is SkipReason.NO_RULE
 
 
 def test_r9_waited_too_little_on_first_matching_rule_skips_without_fall_through() -> None:
-    c = catalog(rule("strict", 1, min_wait_s=10), CATCH_ALL)
+    c = catalog(rule("strict", position=1, min_wait_s=10), CATCH_ALL)
     d = decide(c, call(waited_s=9.5))
     assert skipped(d) is SkipReason.WAITED_TOO_LITTLE
     assert d.rule is not None and d.rule.name == "strict"
@@ -144,19 +135,19 @@ def test_r9_waited_too_little_on_first_matching_rule_skips_without_fall_through(
 
 
 def test_r9_wait_equal_to_minimum_is_enough() -> None:
-    assert accepted(decide(catalog(rule("strict", 1, min_wait_s=10)), call(waited_s=10.0))) == "strict"
+    assert accepted(decide(catalog(rule("strict", position=1, min_wait_s=10)), call(waited_s=10.0))) == "strict"
 
 
 def test_r9_min_wait_of_a_rule_that_did_not_match_does_not_apply() -> None:
-    c = catalog(rule("other-site", 1, place=LossPlace.SITE, place_value="x.example", min_wait_s=60), CATCH_ALL)
+    c = catalog(rule("other-site", position=1, place=LossPlace.SITE, place_value="x.example", min_wait_s=60), CATCH_ALL)
     assert accepted(decide(c, call(waited_s=1.0))) == "catch-all"
 
 
 def test_r9_not_applied_to_call_lost_in_transfer() -> None:
     transfer = TransferPhase(kind=TransferKind.ATTENDED)
-    assert accepted(decide(catalog(rule("xfer", 1, place=LossPlace.TRANSFER)), call(transfer=transfer, waited_s=0.0))) == "xfer"
+    assert accepted(decide(catalog(rule("xfer", position=1, place=LossPlace.TRANSFER)), call(transfer=transfer, waited_s=0.0))) == "xfer"
     # a catch-all with a minimum wait still takes a short call lost in a transfer
-    assert accepted(decide(catalog(rule("any", 1, min_wait_s=30)), call(transfer=transfer, waited_s=2.0))) == "any"
+    assert accepted(decide(catalog(rule("any", position=1, min_wait_s=30)), call(transfer=transfer, waited_s=2.0))) == "any"
 
 
 def test_r16_master_switch_off_skips_first() -> None:
@@ -195,7 +186,7 @@ def test_r17_customer_reached_since_loss_skipped() -> None:
 
 
 def test_d1_second_lost_call_joins_open_task_under_its_rule() -> None:
-    c = catalog(rule("first", 1), rule("old", 2))
+    c = catalog(rule("first", position=1), rule("old", position=2))
     d = decide(c, call(), IntakeFacts(open_task=42, open_task_rule="old"))
     assert isinstance(d, Accept) and d.joins
     assert d.join_task == 42
@@ -203,7 +194,7 @@ def test_d1_second_lost_call_joins_open_task_under_its_rule() -> None:
 
 
 def test_d1_joins_even_when_no_rule_would_match_now() -> None:
-    c = catalog(rule("strict", 1, min_wait_s=60))
+    c = catalog(rule("strict", position=1, min_wait_s=60))
     d = decide(c, call(waited_s=1.0), IntakeFacts(open_task="t-9"))
     assert isinstance(d, Accept) and d.join_task == "t-9" and d.rule is None
 
@@ -214,11 +205,11 @@ def test_no_rules_at_all_is_no_rule() -> None:
 
 def test_explain_lists_every_rule_and_why() -> None:
     c = catalog(
-        rule("off", 1, enabled=False),
-        rule("site", 2, place=LossPlace.SITE, place_value="x.example"),
-        rule("night", 3, applies_schedule="night"),
-        rule("any", 4),
-        rule("later", 5),
+        rule("off", position=1, enabled=False),
+        rule("site", position=2, place=LossPlace.SITE, place_value="x.example"),
+        rule("night", position=3, applies_schedule="night"),
+        rule("any", position=4),
+        rule("later", position=5),
     )
     lines = decide(c, call()).explain()
     assert lines[0].startswith("accept: rule 'any'")
@@ -228,16 +219,16 @@ def test_explain_lists_every_rule_and_why() -> None:
 
 
 def test_r12_takeover_by_new_higher_priority_rule() -> None:
-    old = rule("old", 5)
+    old = rule("old", position=5)
     assert takeover(catalog(old), call(), "old") is None
-    new = rule("vip", 1, place=LossPlace.NUMBER, place_value="+74950000001")
+    new = rule("vip", position=1, place=LossPlace.NUMBER, place_value="+74950000001")
     taken = takeover(catalog(new, old), call(), "old")
     assert taken is not None and taken.name == "vip"
     # a lower-priority rule never takes a task over
-    assert takeover(catalog(old, rule("low", 9)), call(), "old") is None
+    assert takeover(catalog(old, rule("low", position=9)), call(), "old") is None
 
 
 def test_r14_r12_disabled_rule_keeps_its_tasks() -> None:
     # the task's rule was disabled: another rule matches, but only a higher one may take over
-    c = catalog(rule("old", 1, enabled=False), rule("other", 2))
+    c = catalog(rule("old", position=1, enabled=False), rule("other", position=2))
     assert takeover(c, call(), "old") is None

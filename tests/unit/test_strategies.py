@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from importlib import metadata
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from fsworker.core.calls import LossPlace, LostCall, RungLeg, TransferKind, TransferPhase
 from fsworker.core.catalog import Catalog
 from fsworker.core.errors import ValidationError
-from fsworker.core.model import Campaign, Employee, Group, Rule, Scenario, StrategyKind
+from fsworker.core.model import Group, Rule, StrategyKind
 from fsworker.core.outcomes import AttemptOutcome
 from fsworker.core.strategies import (
     DialPlan,
@@ -30,31 +29,11 @@ from fsworker.core.strategies import (
 from fsworker.core.strategies import registry as registry_mod
 from fsworker.core.strategies.number import NumberStrategy
 from fsworker.core.validation import check_rule_strategy
+from tests import factories
+from tests.factories import catalog
 
 EP = "sofia/internal/{}@127.0.0.1:5072"
 U = "user/{}"  # how the catalog configures employees 101..105
-T0 = datetime(2026, 11, 28, 16, 25, 25, tzinfo=UTC)
-
-
-def catalog(*, sales_lines: int = 3, extra_groups: tuple[Group, ...] = ()) -> Catalog:
-    return Catalog(
-        employees=(
-            Employee(name="Anna", endpoints=("user/101",)),
-            Employee(name="Boris", endpoints=("user/102", "sofia/gateway/gw/79160000002")),
-            Employee(name="Vera", endpoints=("user/103",)),
-            Employee(name="Gleb", endpoints=("user/104",)),
-            Employee(name="Dina", endpoints=("user/105",)),
-        ),
-        groups=(Group(name="sales", members=("Anna", "Boris", "Vera"), max_lines=sales_lines), *extra_groups),
-        campaigns=(
-            Campaign(name="cpc-42", target_kind="group", target="sales"),
-            Campaign(name="cpc-emp", target_kind="employee", target="Dina"),
-            Campaign(name="cpc-num", target_kind="number", target="74950000009"),
-            Campaign(name="cpc-ivr", target_kind="scenario", target="sales-ivr"),
-            Campaign(name="cpc-gone", target_kind="group", target="no-such-group"),
-        ),
-        scenarios=(Scenario(name="sales-ivr", extension="5000", context="ivr"),),
-    )
 
 
 def leg(ext: str, group: int, employee: str | None = None) -> RungLeg:
@@ -62,10 +41,8 @@ def leg(ext: str, group: int, employee: str | None = None) -> RungLeg:
 
 
 def lost(**kw) -> LostCall:
-    base = {"call_uuid": "44cd0ee5", "customer_number": "79161234567", "virtual_number": "74950000001",
-                "campaign": "cpc-42", "lost_at": T0, "waited_s": 12.0}
-    base.update(kw)
-    return LostCall(**base)
+    """The default lost call, which came through campaign cpc-42."""
+    return factories.lost_call(**({"campaign": "cpc-42"} | kw))
 
 
 # Trace 03: 101 + 102 together, then 103 alone; nobody answered.

@@ -23,6 +23,7 @@ from fsworker.service.webhooks import (
     task_skipped_data,
     verify,
 )
+from tests import factories
 
 SECRET = "k3y-for-hmac"
 ENV = {"HOOK_SECRET": SECRET}
@@ -83,7 +84,7 @@ def hook(url, **kw):
 
 
 def lost() -> LostCall:
-    return LostCall(
+    return factories.lost_call(
         call_uuid="9ca673c1-76c3-414e-9ee5-efdc2ebe5886", customer_number="79161234567",
         virtual_number="74950000004", scenario="manager", site="shop.example.com", campaign="cpc-42",
         place=LossPlace.TRANSFER, lost_at=datetime(2026, 11, 28, 16, 25, 3, tzinfo=UTC),

@@ -3,6 +3,10 @@
 ``Detector`` is a pure state machine: feed it parsed events, get ``LostCall`` /
 ``Contact`` / ``IgnoredCall`` outcomes. Subscribe the connection to
 ``INTERESTING_EVENTS`` only.
+
+Rules: no I/O and no clock of its own: time is the switch's, read from the events; the
+verdict on a call (lost or not, where) is ``verdict.py``'s, replayed from marks, so the
+same events always give the same outcomes.
 """
 
 from __future__ import annotations

@@ -483,37 +483,11 @@ class Detector:
             return
         if call.role is not Role.CUSTOMER:
             return
-        marks: list[Mark] = list(call.marks)
-        marks.extend(
-            Mark(
-                seq,
-                MarkKind.BLIND_XFER,
-                call.uuid,
-                entry.split(":bl_xfer:", 1)[1].split("/", 1)[0],
-            )
-            for entry, seq in call.xfer_entries.items()
+        verdict = replay(
+            call.uuid, self._customer_marks(call, legs), 0 if reconciled else call.hangup_seq
         )
-        for leg in legs:
-            marks.extend(
-                m
-                for m in leg.marks
-                if m.kind in (MarkKind.ATT_XFER_START, MarkKind.ATT_XFER_END)
-            )
-        verdict = replay(call.uuid, marks, 0 if reconciled else call.hangup_seq)
         if verdict.bridged and not call.contact_done and verdict.first_partner:
-            first = next(
-                (
-                    m
-                    for m in call.marks
-                    if m.kind is MarkKind.BRIDGE and m.other == verdict.first_partner
-                ),
-                None,
-            )
-            partner = next(
-                (leg for leg in legs if leg.uuid == verdict.first_partner), None
-            )
-            at_us = first.us if first else call.last_us
-            self._inbound_contact(call, verdict.first_partner, at_us, out, partner)
+            self._first_bridge_contact(call, legs, verdict.first_partner, out)
         requested = call.fsw.get(CALLBACK_REQUEST_VAR) == "true"
         if not verdict.lost and not requested:
             log.info(
@@ -537,6 +511,47 @@ class Detector:
             len(lost.rung),
         )
         out.append(lost)
+
+    @staticmethod
+    def _customer_marks(call: ChannelState, legs: list[ChannelState]) -> list[Mark]:
+        """What the verdict replays: the call's own marks, its blind transfers, and the
+        attended-transfer marks of the legs it reached."""
+        marks: list[Mark] = list(call.marks)
+        marks.extend(
+            Mark(
+                seq,
+                MarkKind.BLIND_XFER,
+                call.uuid,
+                entry.split(":bl_xfer:", 1)[1].split("/", 1)[0],
+            )
+            for entry, seq in call.xfer_entries.items()
+        )
+        for leg in legs:
+            marks.extend(
+                m
+                for m in leg.marks
+                if m.kind in (MarkKind.ATT_XFER_START, MarkKind.ATT_XFER_END)
+            )
+        return marks
+
+    def _first_bridge_contact(
+        self,
+        call: ChannelState,
+        legs: list[ChannelState],
+        first_partner: str,
+        out: list[Outcome],
+    ) -> None:
+        first = next(
+            (
+                m
+                for m in call.marks
+                if m.kind is MarkKind.BRIDGE and m.other == first_partner
+            ),
+            None,
+        )
+        partner = next((leg for leg in legs if leg.uuid == first_partner), None)
+        at_us = first.us if first else call.last_us
+        self._inbound_contact(call, first_partner, at_us, out, partner)
 
     def _outbound_contact_in_tree(
         self, leg: ChannelState, root: ChannelState, out: list[Outcome]

@@ -140,6 +140,20 @@ def _dt(us: int) -> datetime:
     return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
 
 
+def _loss_place(fsw: dict[str, str], transfer: TransferPhase | None) -> LossPlace:
+    """Where the call was lost, most specific first: asked for a callback, in a
+    transfer, in a scenario, from a site, else at its number."""
+    if fsw.get(CALLBACK_REQUEST_VAR) == "true":
+        return LossPlace.REQUEST
+    if transfer is not None:
+        return LossPlace.TRANSFER
+    if fsw.get("fsw_scenario"):
+        return LossPlace.SCENARIO
+    if fsw.get("fsw_site"):
+        return LossPlace.SITE
+    return LossPlace.NUMBER
+
+
 def build_lost_call(
     call: ChannelState,
     legs: list[ChannelState],
@@ -196,16 +210,7 @@ def build_lost_call(
     virtual_number = fsw.get("fsw_number") or call.destination
     scenario = fsw.get("fsw_scenario")
     site = fsw.get("fsw_site")
-    if fsw.get(CALLBACK_REQUEST_VAR) == "true":
-        place = LossPlace.REQUEST
-    elif transfer is not None:
-        place = LossPlace.TRANSFER
-    elif scenario:
-        place = LossPlace.SCENARIO
-    elif site:
-        place = LossPlace.SITE
-    else:
-        place = LossPlace.NUMBER
+    place = _loss_place(fsw, transfer)
     return LostCall(
         call_uuid=call.uuid,
         customer_number=call.caller_number or "",

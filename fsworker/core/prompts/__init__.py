@@ -1,4 +1,9 @@
-"""Spoken hints (R6): sandboxed Jinja2 templates rendered to speak / playback actions."""
+"""Spoken hints (R6): sandboxed Jinja2 templates rendered to speak / playback actions.
+
+Rules: templates run only in Jinja2's sandbox; what leaves here is a ``PromptAction``
+whose text is sanitized for ``speak`` and whose file path is validated, so the call flow
+sends it as is. No I/O but reading the default template files.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,10 @@
 """Dial strategies (R5): pure planners from (rule, catalog, lost call, attempt, settings)
-to a ``DialPlan`` / ``ScenarioHandoff``, found by kind through the registry."""
+to a ``DialPlan`` / ``ScenarioHandoff``, found by kind through the registry.
+
+Rules: planning dials nothing and reads no store; every endpoint in a plan is
+validated; a strategy that finds nobody raises a ``StrategyError`` carrying the outcome
+to record. Values (the model) never import the registry: checks ask it.
+"""
 
 from __future__ import annotations
 

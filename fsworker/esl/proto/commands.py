@@ -47,6 +47,9 @@ __all__ = [
     "exit_",
     "filter_add",
     "filter_delete",
+    "hupall",
+    "hupall_arg",
+    "loopback_endpoint",
     "nixevent",
     "noevents",
     "number_endpoint",
@@ -54,10 +57,17 @@ __all__ = [
     "originate_arg",
     "sendmsg_execute",
     "sendmsg_hangup",
+    "show_channels",
+    "show_channels_arg",
     "uuid_bridge",
+    "uuid_bridge_arg",
     "uuid_broadcast",
+    "uuid_dump",
+    "uuid_dump_arg",
     "uuid_exists",
+    "uuid_exists_arg",
     "uuid_kill",
+    "uuid_kill_arg",
     "uuid_setvar",
     "uuid_transfer",
 ]
@@ -250,6 +260,14 @@ def number_endpoint(prefix: str, number: str) -> str:
     return validate_endpoint(prefix + number, "endpoint")
 
 
+def loopback_endpoint(extension: str, context: str = "default") -> str:
+    """``loopback/<extension>/<context>``: a leg that enters a dialplan extension, as if
+    dialled (a scenario's own dialplan rings the employees, R5g)."""
+    _match("loopback.extension", extension, _TOKEN, "letters, digits and _ . + * # @ : - only, 1..128 characters")
+    _match("loopback.context", context, _TOKEN, "letters, digits and _ . + * # @ : - only, 1..128 characters")
+    return validate_endpoint(f"loopback/{extension}/{context}", "endpoint")
+
+
 def _var_value(name: str, value: object) -> str:
     if isinstance(value, bool):
         value = "true" if value else "false"
@@ -372,17 +390,66 @@ def originate(
 
 
 # -- uuid_* ----------------------------------------------------------------------
+# ``*_arg`` builders give the api argument alone, for ``ESLConnection.api(command, arg)``;
+# the others the whole command's bytes.
+def _cause(cause: str) -> str:
+    return _match("cause", cause, _CAUSE, "an upper-case hangup cause such as NORMAL_CLEARING")
+
+
+def uuid_kill_arg(uuid: str, cause: str = "NORMAL_CLEARING") -> str:
+    """``<uuid> <cause>``."""
+    return f"{_uuid(uuid)} {_cause(cause)}"
+
+
 def uuid_kill(uuid: str, cause: str = "NORMAL_CLEARING") -> bytes:
-    _match("cause", cause, _CAUSE, "an upper-case hangup cause such as NORMAL_CLEARING")
-    return api("uuid_kill", f"{_uuid(uuid)} {cause}")
+    return api("uuid_kill", uuid_kill_arg(uuid, cause))
+
+
+def uuid_bridge_arg(uuid: str, other: str) -> str:
+    """``<uuid> <other>``."""
+    return f"{_uuid(uuid)} {_uuid(other, 'other')}"
 
 
 def uuid_bridge(uuid: str, other: str) -> bytes:
-    return api("uuid_bridge", f"{_uuid(uuid)} {_uuid(other, 'other')}")
+    return api("uuid_bridge", uuid_bridge_arg(uuid, other))
+
+
+def uuid_exists_arg(uuid: str) -> str:
+    return _uuid(uuid)
 
 
 def uuid_exists(uuid: str) -> bytes:
-    return api("uuid_exists", _uuid(uuid))
+    return api("uuid_exists", uuid_exists_arg(uuid))
+
+
+def uuid_dump_arg(uuid: str) -> str:
+    """``<uuid> json``: one channel's variables and state as a JSON object."""
+    return f"{_uuid(uuid)} json"
+
+
+def uuid_dump(uuid: str) -> bytes:
+    return api("uuid_dump", uuid_dump_arg(uuid))
+
+
+def show_channels_arg() -> str:
+    """``channels as json``: every channel on the switch as JSON rows."""
+    return "channels as json"
+
+
+def show_channels() -> bytes:
+    return api("show", show_channels_arg())
+
+
+def hupall_arg(cause: str, variable: str, value: str) -> str:
+    """``<cause> <variable> <value>``: hang up every channel whose ``variable`` equals
+    ``value`` (the switch splits the argument on spaces, so neither may hold one)."""
+    _match("hupall.variable", variable, _VAR_NAME, "a channel variable name (letters, digits, '_')")
+    _match("hupall.value", value, _TOKEN, "letters, digits and _ . + * # @ : - only, 1..128 characters")
+    return f"{_cause(cause)} {variable} {value}"
+
+
+def hupall(cause: str, variable: str, value: str) -> bytes:
+    return api("hupall", hupall_arg(cause, variable, value))
 
 
 def uuid_broadcast(uuid: str, app: str, arg: str = "", *, leg: str = "aleg") -> bytes:

@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
+def _create_blacklist() -> None:
     op.create_table('blacklist',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('number', sa.String(length=32), nullable=False),
@@ -27,6 +27,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_blacklist')),
     sa.UniqueConstraint('number', name=op.f('uq_blacklist_number'))
     )
+
+
+def _create_campaigns() -> None:
     op.create_table('campaigns',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -35,6 +38,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns')),
     sa.UniqueConstraint('name', name=op.f('uq_campaigns_name'))
     )
+
+
+def _create_contacts() -> None:
     op.create_table('contacts',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('call_uuid', sa.String(length=64), nullable=False),
@@ -51,6 +57,8 @@ def upgrade() -> None:
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contacts_customer_number'), ['customer_number'], unique=False)
 
+
+def _create_employee_groups() -> None:
     op.create_table('employee_groups',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -58,12 +66,18 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_employee_groups')),
     sa.UniqueConstraint('name', name=op.f('uq_employee_groups_name'))
     )
+
+
+def _create_employees() -> None:
     op.create_table('employees',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_employees')),
     sa.UniqueConstraint('name', name=op.f('uq_employees_name'))
     )
+
+
+def _create_rules() -> None:
     op.create_table('rules',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -89,6 +103,8 @@ def upgrade() -> None:
     with op.batch_alter_table('rules', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_rules_position'), ['position'], unique=False)
 
+
+def _create_scenarios() -> None:
     op.create_table('scenarios',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -97,6 +113,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_scenarios')),
     sa.UniqueConstraint('name', name=op.f('uq_scenarios_name'))
     )
+
+
+def _create_schedules() -> None:
     op.create_table('schedules',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -104,6 +123,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_schedules')),
     sa.UniqueConstraint('name', name=op.f('uq_schedules_name'))
     )
+
+
+def _create_settings() -> None:
     op.create_table('settings',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('enabled', sa.Boolean(), server_default=sa.text('true'), nullable=False),
@@ -111,12 +133,18 @@ def upgrade() -> None:
     sa.CheckConstraint('id = 1', name=op.f('ck_settings_single_row')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_settings'))
     )
+
+
+def _create_sites() -> None:
     op.create_table('sites',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sites')),
     sa.UniqueConstraint('name', name=op.f('uq_sites_name'))
     )
+
+
+def _create_virtual_numbers() -> None:
     op.create_table('virtual_numbers',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('number', sa.String(length=32), nullable=False),
@@ -124,6 +152,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_virtual_numbers')),
     sa.UniqueConstraint('number', name=op.f('uq_virtual_numbers_number'))
     )
+
+
+def _create_employee_endpoints() -> None:
     op.create_table('employee_endpoints',
     sa.Column('employee_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
@@ -132,6 +163,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('employee_id', 'position', name=op.f('pk_employee_endpoints')),
     sa.UniqueConstraint('employee_id', 'endpoint', name=op.f('uq_employee_endpoints_employee_id_endpoint'))
     )
+
+
+def _create_group_members() -> None:
     op.create_table('group_members',
     sa.Column('group_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
@@ -141,6 +175,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('group_id', 'position', name=op.f('pk_group_members')),
     sa.UniqueConstraint('group_id', 'employee_id', name=op.f('uq_group_members_group_id_employee_id'))
     )
+
+
+def _create_schedule_exceptions() -> None:
     op.create_table('schedule_exceptions',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('schedule_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -150,6 +187,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_schedule_exceptions')),
     sa.UniqueConstraint('schedule_id', 'day', name=op.f('uq_schedule_exceptions_schedule_id_day'))
     )
+
+
+def _create_schedule_windows() -> None:
     op.create_table('schedule_windows',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('schedule_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -162,6 +202,8 @@ def upgrade() -> None:
     with op.batch_alter_table('schedule_windows', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_schedule_windows_schedule_id'), ['schedule_id'], unique=False)
 
+
+def _create_tasks() -> None:
     op.create_table('tasks',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('customer_number', sa.String(length=32), nullable=False),
@@ -186,6 +228,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_tasks_rule_status', ['rule_id', 'status'], unique=False)
         batch_op.create_index('uq_tasks_open_customer', ['customer_number'], unique=True, postgresql_where=sa.text("status <> 'done'"), sqlite_where=sa.text("status <> 'done'"))
 
+
+def _create_attempts() -> None:
     op.create_table('attempts',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('task_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -205,6 +249,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_attempts_task_id'), ['task_id'], unique=False)
         batch_op.create_index('uq_attempts_in_flight', ['customer_number'], unique=True, postgresql_where=sa.text('ended_at IS NULL'), sqlite_where=sa.text('ended_at IS NULL'))
 
+
+def _create_lost_calls() -> None:
     op.create_table('lost_calls',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('call_uuid', sa.String(length=64), nullable=False),
@@ -226,6 +272,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_lost_calls_customer_number_lost_at', ['customer_number', 'lost_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_lost_calls_task_id'), ['task_id'], unique=False)
 
+
+def _create_rule_slots() -> None:
     op.create_table('rule_slots',
     sa.Column('rule_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('slot', sa.SmallInteger(), nullable=False),
@@ -236,6 +284,29 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('rule_id', 'slot', name=op.f('pk_rule_slots')),
     sa.UniqueConstraint('attempt_id', name=op.f('uq_rule_slots_attempt_id'))
     )
+
+
+def upgrade() -> None:
+    # Referenced tables first: the order the foreign keys need.
+    _create_blacklist()
+    _create_campaigns()
+    _create_contacts()
+    _create_employee_groups()
+    _create_employees()
+    _create_rules()
+    _create_scenarios()
+    _create_schedules()
+    _create_settings()
+    _create_sites()
+    _create_virtual_numbers()
+    _create_employee_endpoints()
+    _create_group_members()
+    _create_schedule_exceptions()
+    _create_schedule_windows()
+    _create_tasks()
+    _create_attempts()
+    _create_lost_calls()
+    _create_rule_slots()
     # The master switch row (R16): on by default.
     op.execute(sa.text("INSERT INTO settings (id, enabled) VALUES (1, true)"))
 
