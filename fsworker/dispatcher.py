@@ -94,6 +94,8 @@ class DispatchSettings:
     grace_s: float = 30.0
     customer_endpoint: Callable[[str], str] = lambda n: f"sofia/gateway/pstn/{validate_number(n)}"
     fallback_caller_id: str | None = None  #: shown to the customer when the DID is unknown
+    #: how a stored number is written to the switch as a caller ID ([callback] dial_number_format)
+    dial_number: Callable[[str], str] = lambda n: n
     dial: DialSettings = field(default_factory=DialSettings)
     prompt: PromptSettings = field(default_factory=PromptSettings)
     hint_timezone: str = "UTC"
@@ -265,7 +267,8 @@ class Dispatcher:
                 # The number dialled is unknown or not a number (it came from the
                 # switch's variables): show the configured one rather than not call back.
                 caller_id = s.fallback_caller_id
-            validate_number(caller_id, "customer caller ID (the number the customer dialled, D2)")
+            caller_id = s.dial_number(validate_number(caller_id, "customer caller ID (the number the customer dialled, D2)"))
+            employee_caller_id = s.dial_number(task.customer_number)
         except (ValidationError, FsworkerError) as exc:
             log.warning("%s: cannot dial customer %r: %s", tag, task.customer_number, exc)
             self._finish(task, lost, AttemptResult(outcome=AttemptOutcome.INVALID_NUMBER, detail=str(exc)),
@@ -289,6 +292,7 @@ class Dispatcher:
             task_id=task.task_id, attempt=task.attempt_no, attempt_id=task.attempt_id,
             customer_number=task.customer_number,
             customer_endpoint=customer_endpoint, customer_caller_id=caller_id, plan=planned, prompt=prompt,
+            employee_caller_id=employee_caller_id,
         )
         if task.recover_legs and self._recover(task, lost, req, tag, catalog, rule):
             return
