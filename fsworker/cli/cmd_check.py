@@ -22,6 +22,7 @@ from fsworker.cli.common import (
 )
 from fsworker.cli.main import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE
 from fsworker.errors import FsworkerError, ValidationError
+from fsworker.numbers import NO_REGION, NumberPlan
 from fsworker.store.errors import StoreUnavailableError
 from fsworker.validation import CatalogError, check_catalog
 
@@ -101,6 +102,12 @@ def _db_findings(args: argparse.Namespace, config_ok: bool, config_path: Any, no
     return found, True
 
 
+def _numbers(config_path: str | None) -> NumberPlan:
+    from fsworker.config import load_config
+
+    return load_config(config_path).numbers.plan
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from fsworker.cli.cmd_config_io import read_catalog_file
 
@@ -113,7 +120,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         findings += db_findings
     if args.catalog:
         try:
-            read_catalog_file(args.catalog)
+            read_catalog_file(args.catalog, numbers=_numbers(config_path) if config_ok else NO_REGION)
             notes.append(f"{args.catalog}: valid")
         except CatalogError as exc:
             findings += _catalog_problems(args.catalog, exc.problems)

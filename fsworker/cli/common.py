@@ -122,6 +122,14 @@ def open_store(args: argparse.Namespace, *, create: bool = True) -> Iterator[Sto
         engine.dispose()
 
 
+def number_plan(args: argparse.Namespace) -> Any:
+    """The configuration's NumberPlan: how numbers typed here are read and shown
+    ([numbers] region; without it, numbers as written)."""
+    from fsworker.config import load_config
+
+    return load_config(getattr(args, "config", None)).numbers.plan
+
+
 # --- parsing option values (so bad input names its field and exits 1, not 2) -------------
 
 
