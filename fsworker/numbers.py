@@ -138,7 +138,7 @@ class NumberPlan:
         return text if text is None else self.check(text)[0]
 
     def _parse(self, text: str) -> tuple[str, NumberProblem | None]:
-        stripped = text.strip()
+        stripped = text.strip(" \u00a0")  # a control character is never a separator
         if stripped.lower() in _WITHHELD or (stripped and set(stripped) <= set("0+")):
             return text, NumberProblem.WITHHELD
         if _SPELLING_RE.fullmatch(stripped) is None or not any(ch.isdigit() for ch in stripped):
