@@ -116,7 +116,7 @@ def open_store(args: argparse.Namespace, *, create: bool = True) -> Iterator[Sto
     url = database_url(args)
     engine = make_engine(url)
     try:
-        ensure_schema(url, create=create, number_region=number_plan(args).region)
+        ensure_schema(url, create=create, number_region=_region_or_none(args))
         yield Store(engine=engine, url=redact_url(url))
     finally:
         engine.dispose()
@@ -128,6 +128,13 @@ def number_plan(args: argparse.Namespace) -> Any:
     from fsworker.config import load_config
 
     return load_config(getattr(args, "config", None)).numbers.plan
+
+
+def _region_or_none(args: argparse.Namespace) -> str | None:
+    try:
+        return number_plan(args).region  # type: ignore[no-any-return]
+    except FsworkerError:  # a broken file is reported by the command that reads it (check)
+        return None
 
 
 # --- parsing option values (so bad input names its field and exits 1, not 2) -------------

@@ -126,3 +126,15 @@ def test_without_region_numbers_are_taken_as_written(run: Run) -> None:
     assert "accept: rule 'any'" in r.out
     r = run("blacklist", "add", "+7 916 000-00-01")
     assert r.code == 1 and "blacklist.number" in r.err
+
+
+def test_check_warns_about_numbers_stored_before_the_region_and_normalize_fixes_them(run: Run, ru: Run) -> None:
+    assert run("blacklist", "add", "89160000007").code == 0  # written by a config without region
+    r = ru("check")
+    assert "warning: blacklist 89160000007" in r.out + r.err and "+79160000007 under region RU" in r.out + r.err
+    assert "fsworker db normalize-numbers" in r.out + r.err
+    r = ru("db", "normalize-numbers")
+    assert r.code == 0 and "1 number(s) rewritten" in r.out, r.out + r.err
+    r = ru("check")
+    assert "normalize-numbers" not in r.out + r.err
+    assert json.loads(ru("blacklist", "list", "--json").out)[0]["number"] == "+79160000007"
