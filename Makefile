@@ -40,8 +40,11 @@ demo-quick: install
 bench: install
 	$(BIN)/python bench/run_all.py
 
+# ruff, and the layer contracts in .importlinter (imports point down: cli -> service ->
+# config -> store, esl -> core; the core and esl.proto import no I/O library).
 lint: install
 	$(BIN)/ruff check fsworker tests bench
+	$(BIN)/lint-imports
 
 fake-switch: install
 	$(BIN)/fsworker fake-switch --port 8021 --password ClueCon

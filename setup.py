@@ -10,14 +10,14 @@ setup(
     packages=find_packages(include=["fsworker", "fsworker.*"]),
     include_package_data=True,
     # Operator-facing templates live at the top of the repository; an installed wheel
-    # carries them under <prefix>/share/fsworker (fsworker.prompts finds them there).
+    # carries them under <prefix>/share/fsworker (fsworker.core.prompts finds them there).
     data_files=[
         ("share/fsworker/templates/hints", glob("templates/hints/*.j2")),
         ("share/fsworker/templates/dialplan", glob("templates/dialplan/*")),
         ("share/fsworker/contrib", ["contrib/systemd/fsworker.service", "contrib/grafana/fsworker-dashboard.json"]),
         ("share/fsworker", ["fsworker.example.toml"]),
     ],
-    package_data={"fsworker": ["py.typed", "store/migrations/*.py", "store/migrations/versions/*.py",
+    package_data={"fsworker": ["py.typed", "service/openapi.json", "service/console_templates/*.html", "store/migrations/*.py", "store/migrations/versions/*.py",
                                "store/migrations/script.py.mako", "store/alembic.ini"]},
     install_requires=[
         "greenswitch>=0.0.19",
@@ -33,6 +33,17 @@ setup(
         # zoneinfo needs IANA data; tzdata supplies it where the OS does not
         "tzdata>=2024.1",
     ],
-    extras_require={"dev": ["pytest>=8", "ruff>=0.5", "hypothesis>=6.100"]},
+    extras_require={"dev": [
+        "pytest>=8", "ruff>=0.5", "hypothesis>=6.100",
+        # layer contracts (.importlinter) checked by `make lint`: a maintained tool beats
+        # hand-written import checks, and it reads the same import graph Python does
+        "import-linter>=2.0",
+        # validates the callbacks API's OpenAPI document; brings jsonschema, which the
+        # API tests use to check every answer against it
+        "openapi-spec-validator>=0.7",
+        # drives Debian's chromium in the console's browser test (its own browser
+        # download is never used: the test passes executable_path)
+        "playwright>=1.40",
+    ]},
     entry_points={"console_scripts": ["fsworker=fsworker.cli.main:main"]},
 )

@@ -171,8 +171,8 @@ def seed_due_tasks(url: str, *, tasks: int, rules: int, cap: int = 5, first_empl
     rules with ``cap`` simultaneous calls each, and ``tasks`` tasks through the store
     API, each with its own lost call that rang its own employee, round-robin over the
     rules. Every task is due far in the future: ``make_due`` makes them due at once."""
-    from fsworker.calls import LossPlace, LostCall, RungLeg
-    from fsworker.model import Employee, Rule, StrategyKind
+    from fsworker.core.calls import LossPlace, LostCall, RungLeg
+    from fsworker.core.model import Employee, Rule, StrategyKind
     from fsworker.store import migrate
     from fsworker.store.queue import TaskQueue
     from fsworker.store.repo import Repository
@@ -275,7 +275,7 @@ class Diag:
     """What the worker did during a measured phase: CPU seconds of this process, SQL
     statements sent and commits on the service's engine, catalog reloads."""
 
-    def __init__(self, service) -> None:  # noqa: ANN001 - fsworker.app.Service
+    def __init__(self, service) -> None:  # noqa: ANN001 - fsworker.service.app.Service
         from sqlalchemy import event
 
         self.statements = 0
@@ -314,11 +314,11 @@ class Diag:
 
 
 def make_service(url: str, port: int, *, workers: int, poll_s: float = 1.0, worker_id: str = "bench",
-                 min_talk_s: int = 5):  # noqa: ANN201 - fsworker.app.Service
+                 min_talk_s: int = 5):  # noqa: ANN201 - fsworker.service.app.Service
     """A Service (SystemClock) on ``url`` and the fake switch at ``port`` with ``workers``
     concurrent attempts, configured as ``fsworker run --workers`` would be."""
-    from fsworker.app import Service
-    from fsworker.config import CallbackConfig, Config, DatabaseConfig, MetricsConfig, NodeConfig, WorkerConfig
+    from fsworker.config.settings import CallbackConfig, Config, DatabaseConfig, MetricsConfig, NodeConfig, WorkerConfig
+    from fsworker.service.app import Service
 
     wcfg = WorkerConfig(workers=workers, poll_interval_s=poll_s, lease_s=300, worker_id=worker_id,
                         shutdown_grace_s=0)

@@ -57,7 +57,7 @@ from bench.benchlib import (  # noqa: E402
 TASK_RE = re.compile(r"fsw_task_id=(\d+)")
 
 
-def stamp_sends(service) -> dict[str, float]:  # noqa: ANN001 - fsworker.app.Service
+def stamp_sends(service) -> dict[str, float]:  # noqa: ANN001 - fsworker.service.app.Service
     """Task id -> when the worker called ``bgapi_start`` for its employee originate."""
     sent_at: dict[str, float] = {}
     for node in service.nodes:

@@ -38,8 +38,8 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(ROOT))
 
-from fsworker.esl.frames import Event  # noqa: E402
-from fsworker.esl.parser import NEED_DATA, Parser, parse_all  # noqa: E402
+from fsworker.esl.proto.frames import Event  # noqa: E402
+from fsworker.esl.proto.parser import NEED_DATA, Parser, parse_all  # noqa: E402
 
 TRACE = ROOT / "tests" / "data" / "esl-traces" / "14-events-during-load.fs.bin"
 TIMELINE = ROOT / "tests" / "data" / "esl-traces" / "14-events-during-load.timeline.tsv"

@@ -48,10 +48,10 @@ import gevent  # noqa: E402
 
 sys.path.insert(0, str(_HERE.parent))
 
-from fsworker.clock import ManualClock  # noqa: E402
-from fsworker.esl.fake.directory import Behaviour  # noqa: E402
-from fsworker.esl.fake.pbx import FakePBX  # noqa: E402
-from fsworker.esl.fake.server import FakeSwitchServer  # noqa: E402
+from fsworker.core.clock import ManualClock  # noqa: E402
+from fsworker.testing.fakeswitch.directory import Behaviour  # noqa: E402
+from fsworker.testing.fakeswitch.pbx import FakePBX  # noqa: E402
+from fsworker.testing.fakeswitch.server import FakeSwitchServer  # noqa: E402
 
 _TASK_RE = re.compile(r"fsw_task_id=(\d+)")
 _ROLE_RE = re.compile(r"fsw_role=(\w+)")

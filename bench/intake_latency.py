@@ -36,15 +36,15 @@ sys.path.insert(0, str(_HERE.parent))
 
 from benchlib import Databases  # noqa: E402
 
-from fsworker.app import Service  # noqa: E402
-from fsworker.clock import ManualClock  # noqa: E402
-from fsworker.config import Config, DatabaseConfig, MetricsConfig, NodeConfig, WorkerConfig  # noqa: E402
-from fsworker.esl.fake.directory import Behaviour  # noqa: E402
-from fsworker.esl.fake.pbx import FakePBX  # noqa: E402
-from fsworker.esl.fake.server import FakeSwitchServer  # noqa: E402
-from fsworker.model import Employee, Group, Rule  # noqa: E402
+from fsworker.config.settings import Config, DatabaseConfig, MetricsConfig, NodeConfig, WorkerConfig  # noqa: E402
+from fsworker.core.clock import ManualClock  # noqa: E402
+from fsworker.core.model import Employee, Group, Rule  # noqa: E402
+from fsworker.service.app import Service  # noqa: E402
 from fsworker.store import migrate  # noqa: E402
 from fsworker.store.repo import Repository  # noqa: E402
+from fsworker.testing.fakeswitch.directory import Behaviour  # noqa: E402
+from fsworker.testing.fakeswitch.pbx import FakePBX  # noqa: E402
+from fsworker.testing.fakeswitch.server import FakeSwitchServer  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -37,9 +37,9 @@ import gevent  # noqa: E402
 sys.path.insert(0, str(_HERE.parent))
 
 from bench.benchlib import PG_ADMIN, Databases, Diag, ErrorCount, FakeSwitchProcess, Profile, summary_ms  # noqa: E402
-from fsworker.app import Service  # noqa: E402
-from fsworker.config import Config, DatabaseConfig, MetricsConfig, NodeConfig, WorkerConfig  # noqa: E402
-from fsworker.model import Employee, Group, Rule  # noqa: E402
+from fsworker.config.settings import Config, DatabaseConfig, MetricsConfig, NodeConfig, WorkerConfig  # noqa: E402
+from fsworker.core.model import Employee, Group, Rule  # noqa: E402
+from fsworker.service.app import Service  # noqa: E402
 from fsworker.store import migrate  # noqa: E402
 from fsworker.store.repo import Repository  # noqa: E402
 

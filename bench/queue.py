@@ -34,8 +34,8 @@ sys.path.insert(0, str(_HERE.parent))
 import psycopg2
 from sqlalchemy import text
 
-from fsworker.model import Rule, StrategyKind
-from fsworker.outcomes import AttemptOutcome, TaskEndReason
+from fsworker.core.model import Rule, StrategyKind
+from fsworker.core.outcomes import AttemptOutcome, TaskEndReason
 from fsworker.store import migrate
 from fsworker.store.engine import make_engine
 from fsworker.store.queue import TaskQueue

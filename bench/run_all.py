@@ -275,7 +275,7 @@ BOTTLENECKS = """\
 ## What the benches changed, and what is left (2026-11-28)
 
 Fixed after these benches first ran (one run each, shared 2-core machine):
-- **Catalog reloads had no single flight** (fsworker/app.py): 1,000 simultaneous calls on
+- **Catalog reloads had no single flight** (fsworker/service/app.py): 1,000 simultaneous calls on
   PostgreSQL 231 -> 91 MB peak RSS, 19.3 -> 10.3 CPU s; due -> originate 700 -> 2 reloads,
   11.8 -> 2.1 statements per task; no more "QueuePool limit ... reached" failures.
 - **Intake used 4-5 transactions per lost call**; now one (intake.py, store/base.py

@@ -10,7 +10,7 @@ import argparse
 
 from fsworker.cli.common import CliError, add_json, free_text, number_plan, open_store, print_json, print_table
 from fsworker.cli.main import EXIT_NOT_FOUND, EXIT_OK
-from fsworker.model import BlacklistEntry
+from fsworker.core.model import BlacklistEntry
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

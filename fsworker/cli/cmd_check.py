@@ -21,11 +21,11 @@ from fsworker.cli.common import (
     print_json,
 )
 from fsworker.cli.main import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE
-from fsworker.errors import FsworkerError, ValidationError
-from fsworker.numbers import NO_REGION, NumberPlan
-from fsworker.outcomes import TaskStatus
+from fsworker.core.errors import FsworkerError, ValidationError
+from fsworker.core.numbering import NO_REGION, NumberPlan
+from fsworker.core.outcomes import TaskStatus
+from fsworker.core.validation import CatalogError, check_catalog
 from fsworker.store.errors import StoreUnavailableError
-from fsworker.validation import CatalogError, check_catalog
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,7 +53,7 @@ class Finding:
 
 
 def _config_findings(path: Any, notes: list[str]) -> tuple[list[Finding], bool]:
-    from fsworker.config import check_config, resolve_path
+    from fsworker.config.settings import check_config, resolve_path
 
     file = resolve_path(path)
     if file is None:
@@ -129,7 +129,7 @@ def _unnormalised(source: str, plan: NumberPlan, catalog: Any, open_numbers: lis
 
 
 def _numbers(config_path: str | None) -> NumberPlan:
-    from fsworker.config import load_config
+    from fsworker.config.settings import load_config
 
     return load_config(config_path).numbers.plan
 

@@ -16,18 +16,18 @@ import re
 import sys
 from pathlib import Path
 
-from fsworker.catalog import Catalog
 from fsworker.cli.common import CliError, err, handles_os_errors, number_plan, open_store
 from fsworker.cli.main import EXIT_FAILED, EXIT_OK
-from fsworker.config_io import (
+from fsworker.config.toml_io import (
     COLLECTIONS,
     ParsedCatalog,
     catalog_to_toml,
     merge_catalogs,
     parse_catalog,
 )
-from fsworker.numbers import NO_REGION, NumberPlan
-from fsworker.validation import CatalogError, validate_catalog
+from fsworker.core.catalog import Catalog
+from fsworker.core.numbering import NO_REGION, NumberPlan
+from fsworker.core.validation import CatalogError, validate_catalog
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fsworker.cli.common import CliError
 from fsworker.cli.main import EXIT_OK
-from fsworker.errors import ValidationError
+from fsworker.core.errors import ValidationError
 from fsworker.store import migrate
 from fsworker.store.engine import redact_url
 
@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def database_url(args: argparse.Namespace) -> str:
     if getattr(args, "db", None):
         return str(args.db)
-    from fsworker.config import load_config
+    from fsworker.config.settings import load_config
 
     return load_config(getattr(args, "config", None)).database.url
 
@@ -56,7 +56,7 @@ def _ensure_sqlite_dir(url: str) -> None:
 
 
 def _region(args: argparse.Namespace) -> str | None:
-    from fsworker.config import load_config
+    from fsworker.config.settings import load_config
 
     return load_config(getattr(args, "config", None)).numbers.region
 

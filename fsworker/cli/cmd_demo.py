@@ -19,6 +19,6 @@ def run(args: argparse.Namespace) -> int:
     from gevent import monkey
 
     monkey.patch_all()
-    from fsworker.demo import run_demo
+    from fsworker.cli.demo import run_demo
 
     return run_demo(quick=args.quick, keep=args.keep)

@@ -26,9 +26,9 @@ from fsworker.cli.common import (
     print_table,
 )
 from fsworker.cli.main import EXIT_OK
-from fsworker.config_io import entity_to_dict
-from fsworker.errors import ValidationError
-from fsworker.model import (
+from fsworker.config.toml_io import entity_to_dict
+from fsworker.core.errors import ValidationError
+from fsworker.core.model import (
     Campaign,
     Employee,
     Group,
@@ -38,13 +38,13 @@ from fsworker.model import (
     TargetKind,
     VirtualNumber,
 )
-from fsworker.schedule_text import (
+from fsworker.core.schedule.text import (
     EXCEPTION_FORM,
     WEEKLY_FORM,
     parse_exception,
     parse_weekly,
 )
-from fsworker.validation import MAX_GROUP_LINES, check_catalog
+from fsworker.core.validation import MAX_GROUP_LINES, check_catalog
 
 
 @dataclass(frozen=True, kw_only=True)

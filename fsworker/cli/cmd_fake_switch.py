@@ -1,11 +1,11 @@
 """``fsworker fake-switch``: run the fake FreeSWITCH Event Socket server standalone,
 and drive it from another terminal.
 
-Rules: loopback by default; uses the full fake PBX (``fsworker.esl.fake.pbx.FakePBX``)
+Rules: loopback by default; uses the full fake PBX (``fsworker.testing.fakeswitch.pbx.FakePBX``)
 when it is installed, else the channel-less ``MinimalBackend``. Never prints the
 password. Without a subcommand (or with ``serve``) it is the server, as it always
 was; ``call`` / ``endpoint`` / ``transfer`` / ``status`` connect to a running one over
-ESL and send one fake-only api command (fsworker.esl.fake.control), which validates
+ESL and send one fake-only api command (fsworker.testing.fakeswitch.control), which validates
 every argument; a refusal (``-ERR``) exits 1, an unreachable switch 4.
 """
 
@@ -18,10 +18,10 @@ import sys
 import time
 
 from fsworker.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE
-from fsworker.clock import ManualClock
-from fsworker.errors import ValidationError
-from fsworker.esl.fake.bus import Backend, MinimalBackend
-from fsworker.esl.fake.server import FakeSwitchServer
+from fsworker.core.clock import ManualClock
+from fsworker.core.errors import ValidationError
+from fsworker.testing.fakeswitch.bus import Backend, MinimalBackend
+from fsworker.testing.fakeswitch.server import FakeSwitchServer
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--campaign", help="fsw_campaign: the ad campaign id")
     c.add_argument("--queue", help="answer and put the call in this mod_callcenter queue (instead of --ring)")
     c.add_argument("--ignore", action="store_true", help="fsw_ignore=true: never a lost call")
+    c.add_argument("--request", action="store_true",
+                   help="fsw_callback_request=true: the customer asked to be called back in the IVR")
 
     e = sub.add_parser("endpoint", help="script how an endpoint (user/101) or a number reacts when rung")
     _link_options(e, defaults=False)
@@ -117,6 +119,8 @@ def _api_command(args: argparse.Namespace) -> tuple[str, str]:
                 words.append(f"{opt}={_word(opt, value)}")
         if args.ignore:
             words.append("ignore=true")
+        if args.request:
+            words.append("request=true")
         return "fake_call", " ".join(words)
     if action == "endpoint":
         words = [_word("endpoint", args.endpoint), args.action]
@@ -138,7 +142,7 @@ def _api_command(args: argparse.Namespace) -> tuple[str, str]:
 def send(host: str, port: int, password: str, command: str, arg: str) -> int:
     """Connect, send one api command, print its answer (``call``: the new UUID)."""
     from fsworker.esl.connection import ESLConnection, Subscription
-    from fsworker.esl.errors import ESLConnectionError, ESLError
+    from fsworker.esl.proto.errors import ESLConnectionError, ESLError
 
     conn = ESLConnection(host, port, password, connect_timeout=5.0, command_timeout=10.0,
                          subscription=Subscription(events=("BACKGROUND_JOB",)))
@@ -165,7 +169,7 @@ def send(host: str, port: int, password: str, command: str, arg: str) -> int:
 # -- server ----------------------------------------------------------------------
 def _backend(server: FakeSwitchServer, clock: ManualClock, speed: float) -> Backend | None:
     try:
-        from fsworker.esl.fake.pbx import FakePBX
+        from fsworker.testing.fakeswitch.pbx import FakePBX
     except ImportError:
         log.info("fake PBX not available; answering with the minimal backend")
         return None

@@ -12,7 +12,6 @@ import argparse
 from datetime import UTC
 from typing import Any
 
-from fsworker.calls import LossPlace
 from fsworker.cli.common import (
     add_json,
     number_plan,
@@ -24,9 +23,10 @@ from fsworker.cli.common import (
     print_table,
 )
 from fsworker.cli.main import EXIT_OK
-from fsworker.config_io import rule_to_dict
-from fsworker.errors import ValidationError
-from fsworker.model import (
+from fsworker.config.toml_io import rule_to_dict
+from fsworker.core.calls import LossPlace
+from fsworker.core.errors import ValidationError
+from fsworker.core.model import (
     MAX_CONCURRENCY,
     MAX_MIN_WAIT_S,
     STRATEGY_TARGET,
@@ -114,7 +114,7 @@ def _rule_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
 
 def check_hint(hint: Hint, field: str = "rule.hint") -> None:
     """Refuse a hint that would fail on the line (template error, bad file, language)."""
-    from fsworker.prompts import validate_hint
+    from fsworker.core.prompts import validate_hint
 
     validate_hint(hint, None, field)
 
@@ -178,7 +178,7 @@ def _replan(store: Any) -> None:
     """R12: waiting tasks follow the changed rules (takeover, callback schedule)."""
     from datetime import datetime
 
-    from fsworker.replan import replan_pending
+    from fsworker.service.replan import replan_pending
 
     for r in replan_pending(store.queue, store.repo.load_catalog(), datetime.now(UTC)):
         moved = f"rule {r.old_rule!r} -> {r.new_rule!r}, " if r.new_rule != r.old_rule else ""

@@ -32,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
 
     import gevent
 
-    from fsworker.app import Service
     from fsworker.cli.common import ensure_schema
-    from fsworker.config import load_config
-    from fsworker.logsetup import apply_log_config
+    from fsworker.cli.logsetup import apply_log_config
+    from fsworker.config.settings import load_config
+    from fsworker.service.app import Service
     from fsworker.store import make_psycopg2_green
     from fsworker.store.errors import StoreUnavailableError
 

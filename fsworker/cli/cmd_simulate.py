@@ -13,14 +13,14 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fsworker.calls import LossPlace, LostCall, TransferKind, TransferPhase
-from fsworker.catalog import Catalog
 from fsworker.cli.common import add_json, handles_os_errors, number_plan, open_store, print_json
 from fsworker.cli.main import EXIT_OK
-from fsworker.errors import ValidationError
-from fsworker.planner import ScheduleNeverOpensError, plan
-from fsworker.rules import Accept, IntakeFacts, decide
-from fsworker.schedule import zone
+from fsworker.core.calls import LossPlace, LostCall, TransferKind, TransferPhase
+from fsworker.core.catalog import Catalog
+from fsworker.core.errors import ValidationError
+from fsworker.core.planner import ScheduleNeverOpensError, plan
+from fsworker.core.rules import Accept, IntakeFacts, decide
+from fsworker.core.schedule import zone
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

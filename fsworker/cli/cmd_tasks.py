@@ -22,8 +22,8 @@ from fsworker.cli.common import (
     print_table,
 )
 from fsworker.cli.main import EXIT_OK
-from fsworker.errors import ValidationError
-from fsworker.outcomes import TaskStatus
+from fsworker.core.errors import ValidationError
+from fsworker.core.outcomes import TaskStatus
 from fsworker.store.codec import lost_call_to_json
 from fsworker.store.queue import AttemptView, TaskView
 

@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from fsworker.cli.main import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_UNAVAILABLE
-from fsworker.errors import FsworkerError, ValidationError
+from fsworker.core.errors import FsworkerError, ValidationError
 from fsworker.store.engine import make_engine, redact_url
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def database_url(args: argparse.Namespace) -> str:
     """--db, else the configuration's database.url ($FSWORKER_DB_URL, the file, the default)."""
     if getattr(args, "db", None):
         return str(args.db)
-    from fsworker.config import load_config
+    from fsworker.config.settings import load_config
 
     return load_config(getattr(args, "config", None)).database.url
 
@@ -125,7 +125,7 @@ def open_store(args: argparse.Namespace, *, create: bool = True) -> Iterator[Sto
 def number_plan(args: argparse.Namespace) -> Any:
     """The configuration's NumberPlan: how numbers typed here are read and shown
     ([numbers] region; without it, numbers as written)."""
-    from fsworker.config import load_config
+    from fsworker.config.settings import load_config
 
     return load_config(getattr(args, "config", None)).numbers.plan
 

@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from fsworker.errors import FsworkerError
+from fsworker.core.errors import FsworkerError
 
 EXIT_OK = 0
 EXIT_FAILED = 1

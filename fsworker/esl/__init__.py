@@ -1,1 +1,1 @@
-"""Event Socket (ESL) layer: sans-I/O parser, command builders, gevent connection, fake switch."""
+"""Event Socket (ESL): the sans-I/O protocol (proto/) and the gevent connection."""

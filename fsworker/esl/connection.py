@@ -45,9 +45,9 @@ import gevent.queue
 import gevent.socket
 from greenswitch.esl import ESLProtocol
 
-from fsworker.esl import commands
-from fsworker.esl.backoff import Backoff
-from fsworker.esl.errors import (
+from fsworker.esl.proto import commands
+from fsworker.esl.proto.backoff import Backoff
+from fsworker.esl.proto.errors import (
     AuthenticationError,
     CommandError,
     CommandTimeoutError,
@@ -58,7 +58,7 @@ from fsworker.esl.errors import (
     NotConnectedError,
     RemoteProtocolError,
 )
-from fsworker.esl.frames import (
+from fsworker.esl.proto.frames import (
     API_RESPONSE,
     AUTH_REQUEST,
     COMMAND_REPLY,
@@ -68,7 +68,7 @@ from fsworker.esl.frames import (
     Event,
     Frame,
 )
-from fsworker.esl.parser import NEED_DATA, Parser
+from fsworker.esl.proto.parser import NEED_DATA, Parser
 
 log = logging.getLogger(__name__)
 

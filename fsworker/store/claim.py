@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, and_, exists, insert, not_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from fsworker.outcomes import AttemptOutcome, TaskStatus
+from fsworker.core.outcomes import AttemptOutcome, TaskStatus
 from fsworker.store import tables as t
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import datetime, time
 from typing import Any
 
-from fsworker.calls import LossPlace, LostCall, RungLeg, TransferKind, TransferPhase
-from fsworker.model import (
+from fsworker.core.calls import LossPlace, LostCall, RungLeg, TransferKind, TransferPhase
+from fsworker.core.model import (
     Hint,
     HintKind,
     Rule,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from fsworker.errors import ValidationError
+from fsworker.core.errors import ValidationError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 
 from sqlalchemy import exc as sa_exc
 
-from fsworker.errors import FsworkerError, ValidationError
+from fsworker.core.errors import FsworkerError, ValidationError
 
 
 class StoreError(FsworkerError):

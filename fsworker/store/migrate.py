@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from fsworker.numbers import NumberPlan
+from fsworker.core.numbering import NumberPlan
 from fsworker.store.engine import make_engine, redact_url
 from fsworker.store.errors import translate_errors
 from fsworker.store.renumber import RenumberReport, renumber

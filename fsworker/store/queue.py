@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from fsworker.calls import Contact, LostCall
-from fsworker.errors import ValidationError
-from fsworker.numbers import validate_number
-from fsworker.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
+from fsworker.core.calls import Contact, LostCall
+from fsworker.core.errors import ValidationError
+from fsworker.core.numbers import validate_number
+from fsworker.core.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
 from fsworker.store import tables as t
 from fsworker.store.base import StoreBase, aware
 from fsworker.store.claim import (
@@ -143,6 +143,11 @@ class TaskQueue(StoreBase):
         if facts is None:
             raise NotFoundError("lost call", call_uuid)
         return lost_call_from_json(facts)
+
+    def lost_call_task(self, call_uuid: str) -> int | None:
+        """The task a lost call belongs to (None: skipped, or not taken in)."""
+        with self._tx() as conn:
+            return conn.execute(select(t.lost_calls.c.task_id).where(t.lost_calls.c.call_uuid == call_uuid)).scalar()
 
     def lost_call_skip_reason(self, call_uuid: str) -> SkipReason | None:
         with self._tx() as conn:

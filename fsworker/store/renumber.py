@@ -28,8 +28,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from fsworker.numbers import NumberPlan
-from fsworker.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
+from fsworker.core.numbering import NumberPlan
+from fsworker.core.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
 from fsworker.store import tables as t
 
 log = logging.getLogger(__name__)

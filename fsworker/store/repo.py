@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from fsworker.catalog import Catalog
-from fsworker.model import (
+from fsworker.core.catalog import Catalog
+from fsworker.core.model import (
     BlacklistEntry,
     Campaign,
     Employee,
@@ -33,7 +33,7 @@ from fsworker.model import (
     VirtualNumber,
     WeeklyWindow,
 )
-from fsworker.outcomes import TaskEndReason
+from fsworker.core.outcomes import TaskEndReason
 from fsworker.store import tables as t
 from fsworker.store.base import aware
 from fsworker.store.codec import exception_from_row, windows_to_json

@@ -24,9 +24,10 @@ from sqlalchemy import (
     update,
 )
 
-from fsworker.errors import ValidationError
-from fsworker.model import MAX_CONCURRENCY, STRATEGY_TARGET, LossPlace, Rule
-from fsworker.outcomes import TaskEndReason, TaskStatus
+from fsworker.core.errors import ValidationError
+from fsworker.core.model import MAX_CONCURRENCY, STRATEGY_TARGET, LossPlace, Rule
+from fsworker.core.outcomes import TaskEndReason, TaskStatus
+from fsworker.core.validation import check_rule_strategy
 from fsworker.store import tables as t
 from fsworker.store.base import StoreBase, aware
 from fsworker.store.codec import rule_from_row, rule_to_row
@@ -109,6 +110,7 @@ class RuleOps(StoreBase):
             row = conn.execute(select(t.rules.c.id, t.rules.c.position).where(t.rules.c.name == rule.name)).first()
             if row is None:
                 raise NotFoundError("rule", rule.name)
+            check_rule_strategy(rule)
             for kind, name, field in rule_references(rule):
                 check_reference(conn, kind, name, field)
             values = {**rule_to_row(rule), "position": row.position, "updated_at": now}
@@ -202,6 +204,7 @@ class RuleOps(StoreBase):
                 conn.execute(update(t.rules).where(t.rules.c.name == name).values(position=pos))
 
     def _insert_rule(self, conn: Connection, rule: Rule, now: datetime) -> Rule:
+        check_rule_strategy(rule)
         for kind, name, field in rule_references(rule):
             check_reference(conn, kind, name, field)
         if conn.execute(select(t.rules.c.id).where(t.rules.c.name == rule.name)).first() is not None:
@@ -218,6 +221,7 @@ class RuleOps(StoreBase):
         for pos, rule in enumerate(rules):
             rule = rule.evolve(position=pos)
             if rule.name in existing:
+                check_rule_strategy(rule)
                 for kind, name, field in rule_references(rule):
                     check_reference(conn, kind, name, field)
                 conn.execute(update(t.rules).where(t.rules.c.id == existing[rule.name])

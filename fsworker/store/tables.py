@@ -39,7 +39,7 @@ from sqlalchemy import (
     text,
 )
 
-from fsworker.outcomes import TaskStatus
+from fsworker.core.outcomes import TaskStatus
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

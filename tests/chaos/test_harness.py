@@ -9,8 +9,8 @@ import socket
 
 import pytest
 
-from fsworker.clock import ManualClock
-from fsworker.esl.fake.pbx import FakePBX
+from fsworker.core.clock import ManualClock
+from fsworker.testing.fakeswitch.pbx import FakePBX
 from tests.chaos.procs import CuttingProxy, Leg, wait_for
 
 
@@ -109,11 +109,11 @@ def test_cutting_proxy_forwards_then_cuts_in_the_middle_of_a_chunk() -> None:
 def test_a_durable_bgapi_job_completes_on_the_next_link_an_ordinary_one_fails() -> None:
     """connection.py: ``bgapi_start(survive_reconnect=True)`` keeps waiting for its
     BACKGROUND_JOB across a cut link (FreeSWITCH fires it to every subscriber)."""
-    from fsworker.esl.backoff import Backoff
     from fsworker.esl.connection import ESLConnection, Subscription
-    from fsworker.esl.errors import ConnectionLostError, NotConnectedError
-    from fsworker.esl.fake.directory import Behaviour
-    from fsworker.esl.fake.server import FakeSwitchServer
+    from fsworker.esl.proto.backoff import Backoff
+    from fsworker.esl.proto.errors import ConnectionLostError, NotConnectedError
+    from fsworker.testing.fakeswitch.directory import Behaviour
+    from fsworker.testing.fakeswitch.server import FakeSwitchServer
 
     clock = ManualClock(1_700_000_000.0)
     server = FakeSwitchServer(clock=clock)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fsworker.calls import LossPlace
-from fsworker.model import Employee, Hint, HintKind, Rule, VirtualNumber
+from fsworker.core.calls import LossPlace
+from fsworker.core.model import Employee, Hint, HintKind, Rule, VirtualNumber
 from fsworker.store import migrate
 from fsworker.store.repo import Repository
 from tests.chaos.procs import Db, FakeSwitch, Leg, wait_for

@@ -1,4 +1,4 @@
-"""``fsworker export`` / ``fsworker import`` and the TOML they use (fsworker.config_io)."""
+"""``fsworker export`` / ``fsworker import`` and the TOML they use (fsworker.config.toml_io)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fsworker.config_io import catalog_to_toml, parse_catalog, toml_string, toml_value
+from fsworker.config.toml_io import catalog_to_toml, parse_catalog, toml_string, toml_value
+from fsworker.core.validation import CatalogError
 from fsworker.store.queue import TaskQueue
-from fsworker.validation import CatalogError
 from tests.cli.conftest import Run
 
 TRICKY = [
@@ -173,7 +173,7 @@ def test_parse_catalog_unknown_sections_and_format() -> None:
 
 
 def test_empty_catalog_round_trips() -> None:
-    from fsworker.catalog import Catalog
+    from fsworker.core.catalog import Catalog
 
     text = catalog_to_toml(Catalog())
     assert catalog_to_toml(parse_catalog(text).catalog) == text

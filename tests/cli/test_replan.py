@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from fsworker.calls import LossPlace, LostCall
+from fsworker.core.calls import LossPlace, LostCall
 from fsworker.store.queue import TaskQueue
 from fsworker.store.repo import Repository
 

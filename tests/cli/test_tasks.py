@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from fsworker.calls import LossPlace, LostCall
-from fsworker.outcomes import AttemptOutcome
+from fsworker.core.calls import LossPlace, LostCall
+from fsworker.core.outcomes import AttemptOutcome
 from fsworker.store.queue import TaskQueue
 from tests.cli.conftest import Run
 

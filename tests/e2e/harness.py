@@ -14,16 +14,16 @@ from datetime import UTC, datetime
 
 import gevent
 
-from fsworker.app import Service
-from fsworker.calls import LossPlace
-from fsworker.clock import ManualClock
-from fsworker.config import CallbackConfig, Config, DatabaseConfig, MetricsConfig, NodeConfig, WorkerConfig
-from fsworker.esl.fake.directory import Behaviour
-from fsworker.esl.fake.pbx import FakePBX
-from fsworker.esl.fake.server import FakeSwitchServer
-from fsworker.model import Employee, Group, Rule
+from fsworker.config.settings import CallbackConfig, Config, DatabaseConfig, MetricsConfig, NodeConfig, WorkerConfig
+from fsworker.core.calls import LossPlace
+from fsworker.core.clock import ManualClock
+from fsworker.core.model import Employee, Group, Rule
+from fsworker.service.app import Service
 from fsworker.store import migrate
 from fsworker.store.repo import Repository
+from fsworker.testing.fakeswitch.directory import Behaviour
+from fsworker.testing.fakeswitch.pbx import FakePBX
+from fsworker.testing.fakeswitch.server import FakeSwitchServer
 
 START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # a Monday
 PASSWORD = "ClueCon"
@@ -163,7 +163,7 @@ def hostile_inbound_call(pbx: FakePBX, caller: str, did: str, *, ring: list[str]
     """An inbound call whose caller ID is an arbitrary string (a real switch passes on
     whatever the far end put in From). ``FakePBX.inbound_call`` validates its caller, so
     this builds the same channel and dialplan from the fake's own pieces, unvalidated."""
-    from fsworker.esl.fake.apps import make_app
+    from fsworker.testing.fakeswitch.apps import make_app
 
     with pbx.scheduler.lock:
         ch = pbx._inbound_channel(caller, did, caller, uuid, 5100)  # test-only bypass of its validation

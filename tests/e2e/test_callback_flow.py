@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fsworker.esl.fake.directory import Behaviour
-from fsworker.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
+from fsworker.core.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
+from fsworker.testing.fakeswitch.directory import Behaviour
 
 
 def test_group_strategy_success(harness) -> None:  # noqa: ANN001

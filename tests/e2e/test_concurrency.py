@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from fsworker.esl.fake.directory import Behaviour
-from fsworker.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
+from fsworker.core.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
+from fsworker.testing.fakeswitch.directory import Behaviour
 from tests.e2e.harness import MultiHarness, callback_legs
 
 CUSTOMERS = [f"7916000000{i}" for i in range(5)]

@@ -10,9 +10,9 @@ import uuid as uuidlib
 
 import pytest
 
-from fsworker.esl.fake.directory import Behaviour
-from fsworker.model import BlacklistEntry
-from fsworker.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
+from fsworker.core.model import BlacklistEntry
+from fsworker.core.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
+from fsworker.testing.fakeswitch.directory import Behaviour
 from tests.e2e.harness import Harness, callback_legs, hostile_inbound_call
 
 CUSTOMER = "79161234567"

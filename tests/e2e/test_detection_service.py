@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import gevent
 
-from fsworker.app import Service
-from fsworker.outcomes import SkipReason
+from fsworker.core.outcomes import SkipReason
+from fsworker.service.app import Service
 from tests.e2e.harness import ENV, Harness
 
 
@@ -61,8 +61,8 @@ def test_call_ending_while_the_link_is_down_is_reconciled_after_reconnect(harnes
 def test_lost_calls_from_two_switches_are_called_back(db_url: str) -> None:
     """Two FreeSWITCH nodes: calls lost on either become tasks; the callbacks are
     placed on connected nodes."""
-    from fsworker.esl.fake.directory import Behaviour
-    from fsworker.outcomes import TaskStatus
+    from fsworker.core.outcomes import TaskStatus
+    from fsworker.testing.fakeswitch.directory import Behaviour
 
     h = Harness(db_url, nodes=2)
     try:
@@ -97,7 +97,7 @@ def test_lost_calls_from_two_switches_are_called_back(db_url: str) -> None:
 
 
 def test_blacklisted_skip_is_recorded_with_its_reason(harness: Harness) -> None:
-    from fsworker.model import BlacklistEntry
+    from fsworker.core.model import BlacklistEntry
 
     h = harness
     h.add_staff()
@@ -148,9 +148,9 @@ def test_database_away_during_intake_loses_no_call(harness: Harness, monkeypatch
 def test_database_away_when_recording_an_attempt_keeps_the_worker_and_the_task(harness: Harness, monkeypatch) -> None:  # noqa: ANN001, E501
     """finish_attempt fails (database gone): the worker survives, the lease expires and
     the task is attempted again; nothing is lost."""
-    from fsworker.esl.fake.directory import Behaviour
-    from fsworker.outcomes import TaskStatus
+    from fsworker.core.outcomes import TaskStatus
     from fsworker.store.errors import StoreUnavailableError
+    from fsworker.testing.fakeswitch.directory import Behaviour
 
     h = harness
     h.add_staff()

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from fsworker.config import NumbersConfig
-from fsworker.esl.fake.directory import Behaviour
-from fsworker.model import BlacklistEntry
-from fsworker.numbers import DialNumberFormat
-from fsworker.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
+from fsworker.config.settings import NumbersConfig
+from fsworker.core.model import BlacklistEntry
+from fsworker.core.numbering import DialNumberFormat
+from fsworker.core.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
+from fsworker.testing.fakeswitch.directory import Behaviour
 from tests.e2e.harness import callback_legs, hostile_inbound_call, replace_callback
 
 

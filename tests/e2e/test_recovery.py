@@ -7,15 +7,15 @@ import dataclasses
 
 import gevent
 
-from fsworker.esl.fake.directory import Behaviour
-from fsworker.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
+from fsworker.core.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
+from fsworker.testing.fakeswitch.directory import Behaviour
 from tests.e2e.harness import ENV, Harness, callback_legs
 
 CUSTOMER_EP = "sofia/gateway/pstn/79161234567"
 
 
 def _second_worker(h: Harness):  # noqa: ANN202
-    from fsworker.app import Service
+    from fsworker.service.app import Service
 
     cfg = dataclasses.replace(h.config, worker=dataclasses.replace(h.config.worker, worker_id="second"))
     svc = Service(cfg, clock=h.clock, environ=ENV)

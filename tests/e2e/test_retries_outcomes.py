@@ -12,9 +12,9 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from fsworker.esl.fake.directory import Behaviour
-from fsworker.model import Hint, HintKind, Schedule, TimeWindow, WeeklyWindow
-from fsworker.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
+from fsworker.core.model import Hint, HintKind, Schedule, TimeWindow, WeeklyWindow
+from fsworker.core.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
+from fsworker.testing.fakeswitch.directory import Behaviour
 from tests.e2e.harness import CUSTOMER_EP, START, Harness, callback_legs, take_in
 
 

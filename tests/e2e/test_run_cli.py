@@ -162,5 +162,5 @@ def test_run_calls_back_a_call_lost_on_the_standalone_fake_switch(tmp_path: Path
     assert customer_uuid in line("bridged employee") and employee_uuid in line("bridged employee")
     assert customer_uuid in line("-> success")
     assert lost_uuid in line("rule 'sales', strategy group")
-    assert any(lost_uuid in x and f"task {task_id} " in x for x in lines if "fsworker.intake" in x)
+    assert any(lost_uuid in x and f"task {task_id} " in x for x in lines if "fsworker.service.intake" in x)
     switch.send_signal(signal.SIGTERM)

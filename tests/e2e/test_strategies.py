@@ -6,10 +6,10 @@ caller IDs, what the employee heard, customer only after the hint) and from the 
 
 from __future__ import annotations
 
-from fsworker.calls import LossPlace
-from fsworker.esl.fake.directory import Behaviour
-from fsworker.model import Campaign, Hint, HintKind, Scenario, TargetKind
-from fsworker.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
+from fsworker.core.calls import LossPlace
+from fsworker.core.model import Campaign, Hint, HintKind, Scenario, TargetKind
+from fsworker.core.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
+from fsworker.testing.fakeswitch.directory import Behaviour
 from tests.e2e.harness import CUSTOMER, CUSTOMER_EP, DID, Harness, callback_legs, dial_groups, take_in
 
 

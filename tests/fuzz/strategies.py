@@ -23,8 +23,8 @@ from xml.sax.saxutils import escape as xml_escape
 
 from hypothesis import strategies as st
 
-from fsworker.esl.parser import parse_all
-from fsworker.esl.wire import build_frame, event_plain_frame, fs_url_encode
+from fsworker.esl.proto.parser import parse_all
+from fsworker.esl.proto.wire import build_frame, event_plain_frame, fs_url_encode
 from tests.conftest import TRACES
 
 # What Event.get must raise (a RemoteProtocolError) instead of returning values.

@@ -2,7 +2,7 @@
 
 For arbitrary text — the hostile alphabet ``, | } { ' " \\n \\r %0A %0D \\x00 space [ ] ^ ;``
 and ``\\`` ``:_:`` ``^^:`` mixed with ordinary and non-ASCII text — every public builder of
-``fsworker.esl.commands`` (and ``numbers.validate_number``, ``prompts.speak_argument``)
+``fsworker.esl.proto.commands`` (and ``numbers.validate_number``, ``prompts.speak_argument``)
 either raises a ``ValidationError`` whose message starts with the field it names, or
 returns output in which no value breaks out, checked the way the switch reads it
 (``tests/fuzz/fsparse.py``):
@@ -25,11 +25,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fsworker.errors import InvalidNumberError, ValidationError
-from fsworker.esl import commands as c
-from fsworker.esl.errors import LocalProtocolError
-from fsworker.numbers import is_valid_number, validate_number
-from fsworker.prompts.actions import speak_argument
+from fsworker.core.errors import InvalidNumberError, ValidationError
+from fsworker.core.numbers import is_valid_number, validate_number
+from fsworker.core.prompts.actions import speak_argument
+from fsworker.esl.proto import commands as c
+from fsworker.esl.proto.errors import LocalProtocolError
 from tests.fuzz.fsparse import blank_split, bracket_vars, read_command
 
 settings.register_profile(

@@ -44,10 +44,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
-from fsworker.esl import parser as parser_module
-from fsworker.esl.errors import FrameTooLargeError, RemoteProtocolError
-from fsworker.esl.frames import UNDEF, Event, Frame, _unquote
-from fsworker.esl.parser import NEED_DATA, Parser
+from fsworker.esl.proto import parser as parser_module
+from fsworker.esl.proto.errors import FrameTooLargeError, RemoteProtocolError
+from fsworker.esl.proto.frames import UNDEF, Event, Frame, _unquote
+from fsworker.esl.proto.parser import NEED_DATA, Parser
 from tests.conftest import TRACES
 from tests.fuzz.strategies import EVENT_ERROR, Case, Stream, caps, cases, chunkings, gen_stream, mutations
 

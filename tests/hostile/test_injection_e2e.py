@@ -21,11 +21,12 @@ import uuid as uuidlib
 
 import pytest
 
-from fsworker.esl.fake.directory import Behaviour
-from fsworker.model import MAX_NAME_LEN, Campaign, Hint, HintKind, TargetKind
-from fsworker.numbers import is_valid_number
-from fsworker.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
-from fsworker.prompts import HintFacts, render_hint, validate_hint
+from fsworker.core.model import Campaign, Hint, HintKind, TargetKind
+from fsworker.core.names import MAX_NAME_LEN
+from fsworker.core.numbers import is_valid_number
+from fsworker.core.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
+from fsworker.core.prompts import HintFacts, render_hint, validate_hint
+from fsworker.testing.fakeswitch.directory import Behaviour
 from tests.e2e.harness import DID, EMPLOYEES, Harness, callback_legs, hostile_inbound_call
 from tests.hostile.conftest import Run
 

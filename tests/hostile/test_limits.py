@@ -23,10 +23,11 @@ from pathlib import Path
 import pytest
 
 from fsworker.cli.main import main
-from fsworker.config_io import toml_value
-from fsworker.model import MAX_CONCURRENCY, MAX_INTERVAL_S, MAX_INTERVALS, MAX_MIN_WAIT_S, MAX_NAME_LEN
-from fsworker.strategies.base import MAX_STEP_ENDPOINTS
-from fsworker.validation import MAX_GROUP_LINES
+from fsworker.config.toml_io import toml_value
+from fsworker.core.model import MAX_CONCURRENCY, MAX_INTERVAL_S, MAX_INTERVALS, MAX_MIN_WAIT_S
+from fsworker.core.names import MAX_NAME_LEN
+from fsworker.core.strategies.base import MAX_STEP_ENDPOINTS
+from fsworker.core.validation import MAX_GROUP_LINES
 from tests.hostile.conftest import Result, Run
 
 SEED = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from fsworker.calls import LossPlace, LostCall, RungLeg
-from fsworker.model import Employee, Group, Rule, StrategyKind
+from fsworker.core.calls import LossPlace, LostCall, RungLeg
+from fsworker.core.model import Employee, Group, Rule, StrategyKind
 from fsworker.store.repo import Repository
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from fsworker.calls import Contact, ContactKind
 from fsworker.cli.main import main
-from fsworker.intake import Intake
-from fsworker.model import BlacklistEntry, Campaign, Employee, StrategyKind, TargetKind, VirtualNumber
-from fsworker.numbers import NumberPlan
-from fsworker.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
+from fsworker.core.calls import Contact, ContactKind
+from fsworker.core.model import BlacklistEntry, Campaign, Employee, StrategyKind, TargetKind, VirtualNumber
+from fsworker.core.numbering import NumberPlan
+from fsworker.core.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
+from fsworker.service.intake import Intake
 from fsworker.store import migrate
 from fsworker.store import tables as t
 from fsworker.store.engine import make_engine

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
-from fsworker.calls import Contact, ContactKind
-from fsworker.errors import InvalidNumberError, ValidationError
-from fsworker.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
+from fsworker.core.calls import Contact, ContactKind
+from fsworker.core.errors import InvalidNumberError, ValidationError
+from fsworker.core.outcomes import AttemptOutcome, SkipReason, TaskEndReason, TaskStatus
 from fsworker.store import tables as t
 from fsworker.store.errors import LeaseLostError, StoreUnavailableError
 from fsworker.store.queue import TaskQueue

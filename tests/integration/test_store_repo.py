@@ -6,10 +6,10 @@ from datetime import date, time
 
 import pytest
 
-from fsworker.calls import LossPlace
-from fsworker.catalog import Catalog
-from fsworker.errors import ValidationError
-from fsworker.model import (
+from fsworker.core.calls import LossPlace
+from fsworker.core.catalog import Catalog
+from fsworker.core.errors import ValidationError
+from fsworker.core.model import (
     BlacklistEntry,
     Campaign,
     Employee,
@@ -27,7 +27,7 @@ from fsworker.model import (
     VirtualNumber,
     WeeklyWindow,
 )
-from fsworker.outcomes import TaskEndReason, TaskStatus
+from fsworker.core.outcomes import TaskEndReason, TaskStatus
 from fsworker.store.errors import AlreadyExistsError, EntityInUseError, NotFoundError
 from fsworker.store.queue import TaskQueue
 from fsworker.store.repo import EntityKind, Repository

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from fsworker.outcomes import AttemptOutcome, TaskEndReason
+from fsworker.core.outcomes import AttemptOutcome, TaskEndReason
 from fsworker.store.queue import TaskQueue
 
 

@@ -1,6 +1,6 @@
 """Fixtures for protocol tests: the fake switch on loopback with a tiny scripted backend.
 
-The real telephony backend (fsworker.esl.fake.pbx) is tested elsewhere; here the backend
+The real telephony backend (fsworker.testing.fakeswitch.pbx) is tested elsewhere; here the backend
 only answers what the protocol tests need, and can be made to hang ("slow") so a test
 can kill the switch mid-command.
 """
@@ -12,9 +12,9 @@ import gevent.event
 import gevent.socket
 import pytest
 
-from fsworker.esl.fake.bus import MinimalBackend
-from fsworker.esl.fake.server import FakeSwitchServer
-from fsworker.esl.parser import NEED_DATA, Parser
+from fsworker.esl.proto.parser import NEED_DATA, Parser
+from fsworker.testing.fakeswitch.bus import MinimalBackend
+from fsworker.testing.fakeswitch.server import FakeSwitchServer
 
 
 class TinyBackend(MinimalBackend):

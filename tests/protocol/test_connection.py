@@ -9,14 +9,14 @@ import gevent
 import gevent.event
 import pytest
 
-from fsworker.esl.backoff import Backoff
 from fsworker.esl.connection import (
     ConnectionHooks,
     ConnectionState,
     ESLConnection,
     Subscription,
 )
-from fsworker.esl.errors import (
+from fsworker.esl.proto.backoff import Backoff
+from fsworker.esl.proto.errors import (
     AuthenticationError,
     CommandError,
     CommandTimeoutError,
@@ -217,7 +217,7 @@ def test_watchdog_reconnects_a_silent_link(fake, make_conn):
 
 
 def test_watchdog_quiet_while_heartbeats_flow(backend, make_conn):
-    from fsworker.esl.fake.server import FakeSwitchServer
+    from fsworker.testing.fakeswitch.server import FakeSwitchServer
 
     server = FakeSwitchServer(backend=backend, heartbeat_interval=0.05).start()
     try:

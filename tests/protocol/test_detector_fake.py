@@ -28,16 +28,16 @@ from typing import Any, Self
 import gevent
 import pytest
 
-from fsworker.calls import Contact, ContactKind, LostCall
-from fsworker.clock import ManualClock
-from fsworker.detector import INTERESTING_EVENTS, IgnoredCall, IgnoreReason, Outcome
+from fsworker.core.calls import Contact, ContactKind, LostCall
+from fsworker.core.clock import ManualClock
+from fsworker.core.detector import INTERESTING_EVENTS, IgnoredCall, IgnoreReason, Outcome
 from fsworker.esl.connection import ESLConnection
-from fsworker.esl.fake.directory import Behaviour, Reaction
-from fsworker.esl.fake.pbx import FakePBX
-from fsworker.esl.fake.server import FakeSwitchServer
-from fsworker.esl.frames import Event
-from fsworker.esl.parser import Parser
-from fsworker.esl.wire import event_plain_frame
+from fsworker.esl.proto.frames import Event
+from fsworker.esl.proto.parser import Parser
+from fsworker.esl.proto.wire import event_plain_frame
+from fsworker.testing.fakeswitch.directory import Behaviour, Reaction
+from fsworker.testing.fakeswitch.pbx import FakePBX
+from fsworker.testing.fakeswitch.server import FakeSwitchServer
 from tests.unit._detector_helpers import (
     CUSTOMER,
     contacts,

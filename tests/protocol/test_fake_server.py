@@ -8,10 +8,10 @@ import re
 import gevent
 import pytest
 
-from fsworker.esl import commands as c
-from fsworker.esl.fake.server import FakeSwitchServer
-from fsworker.esl.frames import Event
-from fsworker.esl.parser import parse_all
+from fsworker.esl.proto import commands as c
+from fsworker.esl.proto.frames import Event
+from fsworker.esl.proto.parser import parse_all
+from fsworker.testing.fakeswitch.server import FakeSwitchServer
 from tests.conftest import TRACES
 from tests.protocol.conftest import RawClient
 

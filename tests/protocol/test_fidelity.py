@@ -18,12 +18,12 @@ from collections.abc import Callable
 
 import pytest
 
-from fsworker.esl.fake.directory import Behaviour
-from fsworker.esl.fake.events import ListBus
-from fsworker.esl.fake.pbx import FakePBX
-from fsworker.esl.frames import Event
-from fsworker.esl.parser import parse_all
-from fsworker.esl.wire import event_plain_frame
+from fsworker.esl.proto.frames import Event
+from fsworker.esl.proto.parser import parse_all
+from fsworker.esl.proto.wire import event_plain_frame
+from fsworker.testing.fakeswitch.directory import Behaviour
+from fsworker.testing.fakeswitch.events import ListBus
+from fsworker.testing.fakeswitch.pbx import FakePBX
 from tests.conftest import trace_bytes
 
 SKIP = {"HEARTBEAT", "RE_SCHEDULE", "API", "CODEC", "BACKGROUND_JOB", "PRESENCE_IN", "CUSTOM"}
@@ -324,9 +324,9 @@ def test_through_the_tcp_server_bgapi_originate_and_events() -> None:
     import gevent
     import gevent.socket
 
-    from fsworker.clock import ManualClock
-    from fsworker.esl.fake.server import FakeSwitchServer
-    from fsworker.esl.parser import NEED_DATA, Parser
+    from fsworker.core.clock import ManualClock
+    from fsworker.esl.proto.parser import NEED_DATA, Parser
+    from fsworker.testing.fakeswitch.server import FakeSwitchServer
 
     clock = ManualClock()
     server = FakeSwitchServer(clock=clock)

@@ -9,10 +9,10 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from fsworker.calls import LossPlace
-from fsworker.health import Health, MetricsServer, ProbeResult
-from fsworker.metrics import Metrics
-from fsworker.outcomes import AttemptOutcome, SkipReason, TaskEndReason
+from fsworker.core.calls import LossPlace
+from fsworker.core.outcomes import AttemptOutcome, SkipReason, TaskEndReason
+from fsworker.service.health import Health, MetricsServer, ProbeResult
+from fsworker.service.metrics import Metrics
 
 # Bypass any http_proxy in the environment: these requests go to loopback.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -131,7 +131,7 @@ def test_unknown_path_and_method(served):
 
 
 def test_port_in_use_is_a_config_error():
-    from fsworker.errors import ConfigError
+    from fsworker.core.errors import ConfigError
 
     with MetricsServer(Metrics(), Health(), "127.0.0.1", 0) as first, \
             pytest.raises(ConfigError, match="metrics.listen"):

@@ -6,12 +6,12 @@ import functools
 from collections.abc import Iterable
 from urllib.parse import quote
 
-from fsworker.calls import Contact, LostCall
-from fsworker.catalog import Catalog
-from fsworker.detector import Detector, IgnoredCall, Outcome
-from fsworker.esl.frames import Event
-from fsworker.esl.parser import parse_all
-from fsworker.model import Employee
+from fsworker.core.calls import Contact, LostCall
+from fsworker.core.catalog import Catalog
+from fsworker.core.detector import Detector, IgnoredCall, Outcome
+from fsworker.core.model import Employee
+from fsworker.esl.proto.frames import Event
+from fsworker.esl.proto.parser import parse_all
 from tests.conftest import trace_bytes
 
 CUSTOMER = "79161234567"

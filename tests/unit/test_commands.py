@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fsworker.errors import InvalidNumberError, ValidationError
-from fsworker.esl import commands as c
-from fsworker.esl.errors import LocalProtocolError
+from fsworker.core.errors import InvalidNumberError, ValidationError
+from fsworker.esl.proto import commands as c
+from fsworker.esl.proto.errors import LocalProtocolError
 from tests.conftest import TRACES
 
 JOB = "5a0c1e6e-0b1d-4c8e-9d39-000000000202"

@@ -1,4 +1,4 @@
-"""fsworker.config: loading, every-problem checking, secrets never leaking."""
+"""fsworker.config.settings: loading, every-problem checking, secrets never leaking."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fsworker.config import (
+from fsworker.config.settings import (
     DEFAULT_DB_URL,
     CallbackConfig,
     CallerIdPolicy,
@@ -19,7 +19,7 @@ from fsworker.config import (
     load_config,
     reference_rows,
 )
-from fsworker.errors import ConfigError, InvalidNumberError, ValidationError
+from fsworker.core.errors import ConfigError, InvalidNumberError, ValidationError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "fsworker.example.toml"
 ENV = {"FSWORKER_ESL_PASSWORD": "s3cret-Pa55"}
@@ -254,7 +254,7 @@ def test_log_section_sets_level_and_json_lines(tmp_path, capsys):
     import json
     import logging
 
-    from fsworker.logsetup import apply_log_config
+    from fsworker.cli.logsetup import apply_log_config
 
     cfg = load_config(write(tmp_path, '[log]\nlevel = "ERROR"\nformat = "json"\n'), environ=ENV)
     root = logging.getLogger()

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from fsworker.calls import ContactKind, LostCall
-from fsworker.detector import INTERESTING_EVENTS, Detector, IgnoredCall, IgnoreReason
-from fsworker.esl.frames import Event
-from fsworker.esl.parser import parse_all
+from fsworker.core.calls import ContactKind, LostCall
+from fsworker.core.detector import INTERESTING_EVENTS, Detector, IgnoredCall, IgnoreReason
+from fsworker.esl.proto.frames import Event
+from fsworker.esl.proto.parser import parse_all
 from tests.conftest import trace_bytes
 from tests.unit._detector_helpers import (
     contacts,
@@ -425,7 +425,7 @@ def test_outbound_leg_unanswered_is_no_contact_and_not_tracked_after_its_end() -
 
 
 def test_bad_limits_are_refused() -> None:
-    from fsworker.errors import ValidationError
+    from fsworker.core.errors import ValidationError
 
     with pytest.raises(ValidationError):
         Detector({}, max_calls=0)

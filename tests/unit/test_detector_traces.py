@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fsworker.calls import ContactKind, LossPlace, LostCall, TransferKind
-from fsworker.detector import IgnoreReason
+from fsworker.core.calls import ContactKind, LossPlace, LostCall, TransferKind
+from fsworker.core.detector import IgnoreReason
 from tests.unit._detector_helpers import (
     CUSTOMER,
     contacts,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from fsworker.clock import ManualClock
-from fsworker.esl.fake.directory import Reaction
-from fsworker.esl.fake.events import ListBus
-from fsworker.esl.fake.pbx import FakePBX
+from fsworker.core.clock import ManualClock
+from fsworker.testing.fakeswitch.directory import Reaction
+from fsworker.testing.fakeswitch.events import ListBus
+from fsworker.testing.fakeswitch.pbx import FakePBX
 
 
 @pytest.fixture

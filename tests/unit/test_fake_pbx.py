@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from fsworker.clock import ManualClock
-from fsworker.errors import ValidationError
-from fsworker.esl.fake.dialing import parse_dial_string
-from fsworker.esl.fake.directory import Behaviour
-from fsworker.esl.fake.events import ListBus
-from fsworker.esl.fake.pbx import FakePBX
-from fsworker.esl.fake.scheduler import Scheduler
+from fsworker.core.clock import ManualClock
+from fsworker.core.errors import ValidationError
+from fsworker.testing.fakeswitch.dialing import parse_dial_string
+from fsworker.testing.fakeswitch.directory import Behaviour
+from fsworker.testing.fakeswitch.events import ListBus
+from fsworker.testing.fakeswitch.pbx import FakePBX
+from fsworker.testing.fakeswitch.scheduler import Scheduler
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""fsworker.metrics: names, labels, bounded cardinality, the pending-tasks collector."""
+"""fsworker.service.metrics: names, labels, bounded cardinality, the pending-tasks collector."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
-from fsworker.calls import LossPlace
-from fsworker.metrics import OTHER, Metrics, WebhookResult, command_verb, event_label
-from fsworker.outcomes import AttemptOutcome, SkipReason, TaskEndReason
+from fsworker.core.calls import LossPlace
+from fsworker.core.outcomes import AttemptOutcome, SkipReason, TaskEndReason
+from fsworker.service.metrics import OTHER, Metrics, WebhookResult, command_verb, event_label
 
 
 @pytest.fixture()

@@ -9,9 +9,9 @@ from datetime import time
 
 import pytest
 
-from fsworker.calls import LossPlace
-from fsworker.errors import InvalidNumberError, ValidationError
-from fsworker.model import (
+from fsworker.core.calls import LossPlace
+from fsworker.core.errors import InvalidNumberError, ValidationError
+from fsworker.core.model import (
     BlacklistEntry,
     Campaign,
     Employee,
@@ -166,8 +166,8 @@ def test_time_window_whole_day_allowed_empty_rejected() -> None:
 def test_endpoint_with_the_enterprise_originate_separator_is_refused() -> None:
     import pytest
 
-    from fsworker.errors import ValidationError
-    from fsworker.model import validate_endpoint
+    from fsworker.core.errors import ValidationError
+    from fsworker.core.numbers import validate_endpoint
 
     with pytest.raises(ValidationError, match="':_:'"):
         validate_endpoint("user/1:_:sofia/gateway/x/900", "employee.endpoints[0]")

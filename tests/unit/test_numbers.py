@@ -9,15 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fsworker.calls import LossPlace, LostCall
-from fsworker.catalog import Catalog
-from fsworker.config import Severity, build_config
-from fsworker.errors import InvalidNumberError, ValidationError
-from fsworker.model import BlacklistEntry, Rule, StrategyKind
-from fsworker.numbers import DialNumberFormat, NumberPlan, NumberProblem, UnusableNumberError, is_valid_number
-from fsworker.outcomes import SkipReason
-from fsworker.rules import NUMBER_SKIPS, IntakeFacts, Skip, decide
-from fsworker.strategies import DialSettings
+from fsworker.config.settings import Severity, build_config
+from fsworker.core.calls import LossPlace, LostCall
+from fsworker.core.catalog import Catalog
+from fsworker.core.errors import InvalidNumberError, ValidationError
+from fsworker.core.model import BlacklistEntry, Rule, StrategyKind
+from fsworker.core.numbering import DialNumberFormat, NumberPlan, NumberProblem, UnusableNumberError
+from fsworker.core.numbers import is_valid_number
+from fsworker.core.outcomes import SkipReason
+from fsworker.core.rules import NUMBER_SKIPS, IntakeFacts, Skip, decide
+from fsworker.core.strategies import DialSettings
 
 RU, DE, US = NumberPlan(region="RU"), NumberPlan(region="DE"), NumberPlan(region="US")
 

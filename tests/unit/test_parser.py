@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fsworker.esl.errors import FrameTooLargeError, RemoteProtocolError
-from fsworker.esl.frames import Event, Frame
-from fsworker.esl.parser import NEED_DATA, Parser, parse_all
+from fsworker.esl.proto.errors import FrameTooLargeError, RemoteProtocolError
+from fsworker.esl.proto.frames import Event, Frame
+from fsworker.esl.proto.parser import NEED_DATA, Parser, parse_all
 from tests.conftest import TRACES
 
 TRACE_NAMES = sorted(p.name[: -len(".fs.bin")] for p in TRACES.glob("*.fs.bin"))
@@ -252,8 +252,8 @@ def test_outer_headers_are_checked_line_by_line() -> None:
     """A line without 'Name: value' cannot hide behind a line with an extra ': '."""
     import pytest
 
-    from fsworker.esl.errors import RemoteProtocolError
-    from fsworker.esl.parser import Parser
+    from fsworker.esl.proto.errors import RemoteProtocolError
+    from fsworker.esl.proto.parser import Parser
 
     p = Parser()
     p.feed(b"Content-Type: command/reply\nbogus\nReply-Text: +OK Job-UUID: 1\n\n")

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fsworker.esl.errors import RemoteProtocolError
-from fsworker.esl.frames import Event
-from fsworker.esl.parser import parse_all
+from fsworker.esl.proto.errors import RemoteProtocolError
+from fsworker.esl.proto.frames import Event
+from fsworker.esl.proto.parser import parse_all
 from tests.conftest import TRACES
 
 NAMES = ["Event-Name", "Unique-ID", "Content-Length", "variable_x", "A", "a:b", "", "Имя", "x y"]

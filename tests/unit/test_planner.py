@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fsworker.catalog import Catalog
-from fsworker.errors import ValidationError
-from fsworker.model import Rule, Schedule, StrategyKind
-from fsworker.outcomes import AttemptOutcome, TaskEndReason
-from fsworker.planner import (
+from fsworker.core.catalog import Catalog
+from fsworker.core.errors import ValidationError
+from fsworker.core.model import Rule, Schedule, StrategyKind
+from fsworker.core.outcomes import AttemptOutcome, TaskEndReason
+from fsworker.core.planner import (
     RetryPolicy,
     ScheduleNeverOpensError,
     TaskPlanState,
@@ -21,7 +21,7 @@ from fsworker.planner import (
     plan,
     replan,
 )
-from fsworker.schedule import parse_exceptions, parse_weekly
+from fsworker.core.schedule import parse_exceptions, parse_weekly
 
 MSK = ZoneInfo("Europe/Moscow")
 NYC = ZoneInfo("America/New_York")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fsworker.calls import LostCall
-from fsworker.errors import ValidationError
-from fsworker.model import Hint, HintKind
-from fsworker.prompts import (
+from fsworker.core.calls import LostCall
+from fsworker.core.errors import ValidationError
+from fsworker.core.model import Hint, HintKind
+from fsworker.core.prompts import (
     HintFacts,
     PromptAction,
     PromptKind,
@@ -23,7 +23,7 @@ from fsworker.prompts import (
     validate_hint,
     validate_playback_path,
 )
-from fsworker.prompts.render import DEFAULT_TEMPLATES_DIR
+from fsworker.core.prompts.render import DEFAULT_TEMPLATES_DIR
 
 T0 = datetime(2026, 11, 28, 16, 25, 25, tzinfo=UTC)
 SOUNDS = "/usr/share/freeswitch/sounds/"
@@ -177,7 +177,7 @@ def test_playback_hint():
 def test_template_failing_at_call_time_falls_back_to_default(caplog):
     hint = text_hint("Попытка {{ 10 // (attempt - 2) }}")
     validate_hint(hint)  # fine with the sample (attempt 1)...
-    with caplog.at_level(logging.WARNING, logger="fsworker.prompts.render"):
+    with caplog.at_level(logging.WARNING, logger="fsworker.core.prompts.render"):
         a = render_hint(hint, facts(attempt=2))  # ...but divides by zero on attempt 2
     assert a.text == "автоперезвон" and a.fallback
     assert "44cd0ee5" in caplog.text and "after hours" in caplog.text
@@ -196,7 +196,7 @@ def test_playback_outside_allowed_dirs_at_call_time_falls_back():
 
 def test_missing_default_template_uses_builtin_text(tmp_path: Path, caplog):
     s = PromptSettings(templates_dir=tmp_path)
-    with caplog.at_level(logging.ERROR, logger="fsworker.prompts.render"):
+    with caplog.at_level(logging.ERROR, logger="fsworker.core.prompts.render"):
         assert render_hint(Hint(), facts(), s).text == "автоперезвон"
     assert "44cd0ee5" in caplog.text
 

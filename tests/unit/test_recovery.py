@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fsworker.recovery import Action, FoundLeg, RecoveryError, decide, parse_channel_uuids, parse_dump
+from fsworker.core.recovery import Action, FoundLeg, RecoveryError, decide, parse_channel_uuids, parse_dump
 
 
 def dump(uuid: str, *, task: str | None = "7", role: str = "employee", bridged: int = 0, other: str | None = None,

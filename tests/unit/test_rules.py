@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fsworker.calls import LossPlace, LostCall, TransferKind, TransferPhase
-from fsworker.catalog import Catalog
-from fsworker.model import BlacklistEntry, Rule, Schedule, Settings, StrategyKind
-from fsworker.outcomes import SkipReason
-from fsworker.rules import (
+from fsworker.core.calls import LossPlace, LostCall, TransferKind, TransferPhase
+from fsworker.core.catalog import Catalog
+from fsworker.core.model import BlacklistEntry, Rule, Schedule, Settings, StrategyKind
+from fsworker.core.outcomes import SkipReason
+from fsworker.core.rules import (
     Accept,
     IntakeFacts,
     Skip,
@@ -19,7 +19,7 @@ from fsworker.rules import (
     place_matches,
     takeover,
 )
-from fsworker.schedule import parse_weekly
+from fsworker.core.schedule import parse_weekly
 
 NIGHT = Schedule(name="night", timezone="Europe/Moscow", windows=parse_weekly("daily 18:00-09:00"))
 DAY_LOSS = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # Tue 12:00 MSK

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fsworker.errors import ValidationError
-from fsworker.model import Schedule, ScheduleException, TimeWindow, WeeklyWindow
-from fsworker.schedule import (
+from fsworker.core.errors import ValidationError
+from fsworker.core.model import Schedule, ScheduleException, TimeWindow, WeeklyWindow
+from fsworker.core.schedule import (
     format_exception,
     format_exceptions,
     format_weekly,

@@ -8,12 +8,12 @@ from importlib import metadata
 
 import pytest
 
-from fsworker.calls import LossPlace, LostCall, RungLeg, TransferKind, TransferPhase
-from fsworker.catalog import Catalog
-from fsworker.errors import ValidationError
-from fsworker.model import Campaign, Employee, Group, Rule, Scenario, StrategyKind
-from fsworker.outcomes import AttemptOutcome
-from fsworker.strategies import (
+from fsworker.core.calls import LossPlace, LostCall, RungLeg, TransferKind, TransferPhase
+from fsworker.core.catalog import Catalog
+from fsworker.core.errors import ValidationError
+from fsworker.core.model import Campaign, Employee, Group, Rule, Scenario, StrategyKind
+from fsworker.core.outcomes import AttemptOutcome
+from fsworker.core.strategies import (
     DialPlan,
     DialSettings,
     DialStep,
@@ -27,8 +27,9 @@ from fsworker.strategies import (
     get_strategy,
     new_registry,
 )
-from fsworker.strategies import registry as registry_mod
-from fsworker.strategies.number import NumberStrategy
+from fsworker.core.strategies import registry as registry_mod
+from fsworker.core.strategies.number import NumberStrategy
+from fsworker.core.validation import check_rule_strategy
 
 EP = "sofia/internal/{}@127.0.0.1:5072"
 U = "user/{}"  # how the catalog configures employees 101..105
@@ -220,7 +221,7 @@ def test_group_unknown_or_empty_is_target_not_found(caplog):
         plan(StrategyKind.GROUP, lost(), target="nope")
     assert ei.value.outcome is AttemptOutcome.TARGET_NOT_FOUND
     ghosts = Group(name="ghosts", members=("Nobody", "Anna"), max_lines=5)
-    with caplog.at_level(logging.WARNING, logger="fsworker.strategies.group"):
+    with caplog.at_level(logging.WARNING, logger="fsworker.core.strategies.group"):
         p = plan(StrategyKind.GROUP, lost(), cat=catalog(extra_groups=(ghosts,)), target="ghosts")
     assert p.endpoints == [("user/101",)]
     assert "44cd0ee5" in caplog.text and "Nobody" in caplog.text
@@ -373,7 +374,7 @@ def test_entry_point_discovery(monkeypatch, caplog):
         return [
             FakeEntryPoint("first_employee", FirstEmployeeOnly),
             # a real EntryPoint, loaded through importlib
-            metadata.EntryPoint(name="number_alias", value="fsworker.strategies.number:NumberStrategy",
+            metadata.EntryPoint(name="number_alias", value="fsworker.core.strategies.number:NumberStrategy",
                                 group="fsworker.strategies"),
             FakeEntryPoint("group", FirstEmployeeOnly),  # clashes with a built-in: ignored
             FakeEntryPoint("broken", error=ImportError("no module named plugin")),  # logged, skipped
@@ -381,7 +382,7 @@ def test_entry_point_discovery(monkeypatch, caplog):
 
     monkeypatch.setattr(registry_mod.metadata, "entry_points", fake_entry_points)
     reg = new_registry()
-    with caplog.at_level(logging.INFO, logger="fsworker.strategies.registry"):
+    with caplog.at_level(logging.INFO, logger="fsworker.core.strategies.registry"):
         s = reg.get("first_employee")
     assert seen_groups == ["fsworker.strategies"]
     p = s.plan(rule=Rule(name="r", strategy="employee", target="Anna"), catalog=catalog(), call=lost(),
@@ -403,10 +404,13 @@ def test_a_plugin_strategy_can_be_named_by_a_rule(monkeypatch):
     editing fsworker; an unregistered name is refused naming the field."""
     reg = new_registry(entry_point_group=None)
     monkeypatch.setattr(registry_mod, "default_registry", reg)
+    unregistered = Rule(name="r", strategy="first_employee")  # a value: it cannot know what is installed
     with pytest.raises(ValidationError) as ei:
-        Rule(name="r", strategy="first_employee")
+        check_rule_strategy(unregistered)  # every writer of rules asks this
     assert ei.value.field == "rule.strategy"
+    assert "registered plugin strategy" in str(ei.value)
     reg.register("first_employee", FirstEmployeeOnly)
+    check_rule_strategy(Rule(name="r", strategy="first_employee"))
     rule = Rule(name="r", strategy="first_employee", target="Anna")
     assert rule.strategy == "first_employee"
     p = registry_mod.get_strategy(rule.strategy).plan(rule=rule, catalog=catalog(), call=lost(), attempt=1,

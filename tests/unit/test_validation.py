@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fsworker.calls import LossPlace
-from fsworker.catalog import Catalog
-from fsworker.errors import ValidationError
-from fsworker.model import (
+from fsworker.core.calls import LossPlace
+from fsworker.core.catalog import Catalog
+from fsworker.core.errors import ValidationError
+from fsworker.core.model import (
     BlacklistEntry,
     Campaign,
     Employee,
@@ -19,8 +19,8 @@ from fsworker.model import (
     StrategyKind,
     VirtualNumber,
 )
-from fsworker.schedule import parse_weekly
-from fsworker.validation import (
+from fsworker.core.schedule import parse_weekly
+from fsworker.core.validation import (
     CatalogError,
     check_catalog,
     dependents,

@@ -1,4 +1,4 @@
-"""fsworker.webhooks delivered to a real HTTP server on 127.0.0.1."""
+"""fsworker.service.webhooks delivered to a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fsworker.calls import LossPlace, LostCall, RungLeg, TransferKind, TransferPhase
-from fsworker.config import WebhookConfig, WebhookEvent
-from fsworker.errors import ConfigError
-from fsworker.metrics import Metrics
-from fsworker.outcomes import AttemptOutcome, SkipReason, TaskEndReason
-from fsworker.webhooks import (
+from fsworker.config.settings import WebhookConfig, WebhookEvent
+from fsworker.core.calls import LossPlace, LostCall, RungLeg, TransferKind, TransferPhase
+from fsworker.core.errors import ConfigError
+from fsworker.core.outcomes import AttemptOutcome, SkipReason, TaskEndReason
+from fsworker.service.metrics import Metrics
+from fsworker.service.webhooks import (
     AttemptReport,
     Backoff,
     WebhookDispatcher,

@@ -37,7 +37,7 @@ def upgrade() -> None:
     if not region:
         log.info("0004: no [numbers] region configured; stored numbers are kept as written")
         return
-    from fsworker.numbers import NumberPlan
+    from fsworker.core.numbering import NumberPlan
     from fsworker.store.renumber import renumber
 
     report = renumber(op.get_bind(), NumberPlan(region=region))

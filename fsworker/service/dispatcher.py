@@ -1,0 +1,511 @@
+"""The worker pool: claims due tasks and runs their attempts on the switches.
+
+Rules:
+- The database decides who dials what: a task is worked on only under a lease claimed
+  from the store (D3), renewed by a heartbeat; the per-rule cap (R10), the master switch
+  (R16) and one attempt per customer (D1) are enforced by the claim, not here.
+- One claimer per process takes due tasks in batches (one statement for up to as many
+  tasks as there are free attempt slots) and runs each attempt in its own greenlet, at
+  most ``workers`` at once: 1,000 due tasks are started in a few statements, not 1,000.
+- A task an earlier worker lost mid-attempt (``recover_legs``) is looked for on the
+  switches before anything is dialled (recovery.py): a bridged call is adopted, other
+  legs are hung up, and nobody is rung twice at once.
+- A cancelled task (rule deleted R15, contact made R17) is noticed through the
+  heartbeat or the contact log; an attempt in flight then does not go on to ring the
+  customer.
+- Stop (SIGTERM): claim nothing more; an attempt that has not rung anyone yet, or would
+  start ringing the customer with too little grace left to finish, is given back at
+  once; the others finish within the grace period; then what is left is given back to
+  the store (not counted), a bridged call left talking for the next worker to adopt.
+- Every log line names the task id (and the call UUIDs the flow logs).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import gevent
+import gevent.event
+import gevent.pool
+
+from fsworker.core.calls import LostCall
+from fsworker.core.catalog import Catalog
+from fsworker.core.clock import Clock, SystemClock
+from fsworker.core.detector.employees import EmployeeResolver
+from fsworker.core.errors import FsworkerError, ValidationError
+from fsworker.core.numbers import is_valid_number, validate_number
+from fsworker.core.outcomes import AttemptOutcome, TaskEndReason
+from fsworker.core.planner import ScheduleNeverOpensError, after_attempt
+from fsworker.core.prompts import HintFacts, PromptSettings, render_hint
+from fsworker.core.recovery import Action, FoundLeg, RecoveryError, decide
+from fsworker.core.strategies import DialPlan, DialSettings, DialStep, ScenarioHandoff, StrategyError, get_strategy
+from fsworker.service.callflow import PHASE_CUSTOMER, AttemptRequest, AttemptResult, CallFlow, LeaveBridgedUp
+from fsworker.service.leg_search import find_task_legs
+from fsworker.store.claim import ClaimedTask
+from fsworker.store.errors import LeaseLostError, StoreError
+from fsworker.store.queue import TaskQueue
+
+log = logging.getLogger(__name__)
+
+CLAIM_BATCH = 100  #: most tasks one claim statement takes
+
+
+class AttemptReleased(Exception):  # noqa: N818 - a signal, not a failure
+    """The attempt stops without counting and its task goes back to the store
+    (shutdown before anyone was rung; legs that could not be looked for)."""
+
+    def __init__(self, why: str, *, recover_legs: bool = False) -> None:
+        super().__init__(why)
+        self.recover_legs = recover_legs
+
+
+class AttemptObserver(Protocol):
+    def attempt_started(self, task: ClaimedTask, node: str) -> None: ...
+    def attempt_finished(self, task: ClaimedTask, lost: LostCall | None, result: AttemptResult,
+                         end: datetime | TaskEndReason, now: datetime) -> None: ...
+
+
+class _NullObserver:
+    def attempt_started(self, task: ClaimedTask, node: str) -> None: ...
+    def attempt_finished(self, task: ClaimedTask, lost: LostCall | None, result: AttemptResult,
+                         end: datetime | TaskEndReason, now: datetime) -> None: ...
+
+
+@dataclass
+class NodeSlot:
+    """One switch as the dispatcher sees it."""
+
+    name: str
+    flow: CallFlow
+    is_up: Callable[[], bool]
+    active: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DispatchSettings:
+    workers: int = 4
+    lease_s: float = 120.0
+    poll_s: float = 1.0
+    grace_s: float = 30.0
+    customer_endpoint: Callable[[str], str] = lambda n: f"sofia/gateway/pstn/{validate_number(n)}"
+    fallback_caller_id: str | None = None  #: shown to the customer when the DID is unknown
+    #: how a stored number is written to the switch as a caller ID ([callback] dial_number_format)
+    dial_number: Callable[[str], str] = lambda n: n
+    dial: DialSettings = field(default_factory=DialSettings)
+    prompt: PromptSettings = field(default_factory=PromptSettings)
+    hint_timezone: str = "UTC"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        queue: TaskQueue,
+        catalog: Callable[[], Catalog],
+        nodes: list[NodeSlot],
+        worker_id: str,
+        settings: DispatchSettings | None = None,
+        clock: Clock | None = None,
+        observer: AttemptObserver | None = None,
+    ) -> None:
+        if not nodes:
+            raise ValidationError("nodes", nodes, "at least one FreeSWITCH node")
+        self.queue = queue
+        self.catalog = catalog
+        self.nodes = nodes
+        self.worker_id = worker_id
+        self.settings = settings or DispatchSettings()
+        self.clock = clock or SystemClock()
+        self.observer: AttemptObserver = observer or _NullObserver()
+        self._active: dict[int, ClaimedTask] = {}
+        self._cancelled: set[int] = set()
+        self._lost_lease: set[int] = set()
+        self._stopping = gevent.event.Event()
+        self._workers: list[gevent.Greenlet] = []
+        self._heart: gevent.Greenlet | None = None
+        self._rr = itertools.count()
+        self._wake = gevent.event.Event()
+        self._pool = gevent.pool.Pool(self.settings.workers)
+        self._grace_until: float | None = None  #: monotonic end of the shutdown grace
+        self._renewed: dict[int, float] = {}  #: task id -> monotonic time its lease was last extended
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        self._workers.append(gevent.spawn(self._claimer))
+        self._heart = gevent.spawn(self._heartbeat)
+        log.info("dispatcher %s: %d workers on nodes %s", self.worker_id, self.settings.workers,
+                 ", ".join(n.name for n in self.nodes))
+
+    def wake(self) -> None:
+        """Claim now (a task was just created) instead of at the next poll."""
+        self._wake.set()
+
+    @property
+    def active_tasks(self) -> list[int]:
+        return sorted(self._active)
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Stop claiming; wait for attempts in flight; release what is left."""
+        grace = self.settings.grace_s if grace_s is None else grace_s
+        self._grace_until = time.monotonic() + grace
+        self._stopping.set()
+        self._wake.set()
+        log.info("dispatcher %s stopping: %d attempts in flight, grace %.0fs", self.worker_id, len(self._active), grace)
+        gevent.joinall(self._workers, timeout=grace)
+        self._pool.join(timeout=max(0.0, self._grace_until - time.monotonic()))
+        if len(self._pool):
+            log.info("dispatcher %s: %d attempts still in flight after the grace; giving them back",
+                     self.worker_id, len(self._pool))
+            # A bridged call keeps talking (the next worker adopts it); other legs are hung up.
+            self._pool.kill(exception=LeaveBridgedUp, block=True, timeout=10)
+        for g in self._workers:
+            g.kill(block=True, timeout=2)
+        for task_id in list(self._active):
+            self._release(task_id, "at shutdown", recover_legs=True)
+        self._active.clear()
+        if self._heart is not None:
+            self._heart.kill(block=False)
+
+    # -- workers ---------------------------------------------------------------------
+    def _claimer(self) -> None:
+        while not self._stopping.is_set():
+            free = self.settings.workers - len(self._pool)
+            if free <= 0:
+                self._pool.wait_available(timeout=self.settings.poll_s)
+                continue
+            if not any(n.is_up() for n in self.nodes):
+                # Nothing could be dialled: leave the tasks to workers that can.
+                self._stopping.wait(max(self.settings.poll_s, 0.5))
+                continue
+            try:
+                claimed = self.queue.claim_due(
+                    self.worker_id, now=self.clock.now(), limit=min(free, CLAIM_BATCH),
+                    lease_seconds=self.settings.lease_s,
+                )
+            except StoreError as exc:
+                log.warning("dispatcher %s: claim failed: %s", self.worker_id, exc)
+                self._stopping.wait(max(self.settings.poll_s, 1.0))
+                continue
+            if not claimed:
+                self._wake.clear()
+                self._wake.wait(self.settings.poll_s)
+                continue
+            now = time.monotonic()
+            for task in claimed:
+                self._active[task.task_id] = task
+                self._renewed[task.task_id] = now
+                self._pool.spawn(self._attempt, task)
+
+    def _attempt(self, task: ClaimedTask) -> None:
+        try:
+            self._run(task)
+        except AttemptReleased as exc:
+            self._release(task.task_id, str(exc), recover_legs=exc.recover_legs or task.recover_legs)
+        except LeaveBridgedUp:
+            self._release(task.task_id, "at shutdown", recover_legs=True)
+            raise
+        except StoreError as exc:
+            # The database went away mid-attempt: nothing more can be recorded now.
+            # The lease runs out and the task comes back (looking for its legs first).
+            log.error("task %s attempt %s: database error, the task returns when its lease expires: %s",
+                      task.task_id, task.attempt_no, exc)
+        except Exception:  # noqa: BLE001 - one broken task must not kill the worker
+            log.exception("task %s: attempt %s crashed", task.task_id, task.attempt_no)
+            try:
+                self._finish(task, None, AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR,
+                                                       detail="internal error"))
+            except StoreError as exc:
+                log.error("task %s: could not record the crash: %s", task.task_id, exc)
+        finally:
+            self._forget(task)
+
+    def _release(self, task_id: int, why: str, *, recover_legs: bool = False) -> None:
+        try:
+            if self.queue.release(task_id, self.worker_id, now=self.clock.now(), recover_legs=recover_legs):
+                log.info("task %s released %s (attempt not counted)", task_id, why)
+        except StoreError as exc:
+            log.warning("task %s: release failed: %s (the lease will expire)", task_id, exc)
+
+    def _run(self, task: ClaimedTask) -> None:
+        catalog = self.catalog()
+        rule = catalog.rule_by_name.get(task.rule_name)
+        lost_calls = self.queue.lost_calls_for_task(task.task_id)
+        lost = max(lost_calls, key=lambda c: c.lost_at) if lost_calls else None
+        tag = f"task {task.task_id} attempt {task.attempt_no}"
+        if rule is None or lost is None:
+            log.warning("%s: %s; ending the task", tag, "its rule is gone" if rule is None else "no lost call")
+            self._finish(task, lost, AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail="rule deleted"),
+                         end=TaskEndReason.CANCELLED_RULE_DELETED)
+            return
+        s = self.settings
+        # What to dial; a plan that cannot be made ends the attempt without dialling.
+        try:
+            planned = get_strategy(rule.strategy).plan(
+                rule=rule, catalog=catalog, call=lost, attempt=task.attempt_no, settings=s.dial
+            )
+        except StrategyError as exc:
+            log.info("%s: no call placed for lost call %s: %s", tag, lost.call_uuid, exc)
+            self._finish(task, lost, AttemptResult(outcome=exc.outcome, detail=str(exc)), catalog=catalog, rule=rule)
+            return
+        if isinstance(planned, ScenarioHandoff):
+            # R5g with R1 kept: the scenario's own dialplan rings the employees through
+            # a loopback leg; whoever answers there hears the hint, then the customer.
+            planned = DialPlan(
+                steps=(DialStep(endpoints=(f"loopback/{planned.extension}/{planned.context}",),
+                                ring_timeout_s=s.dial.default_ring_timeout_s, label=f"scenario {planned.scenario}"),),
+                strategy=planned.strategy,
+            )
+        try:
+            customer_endpoint = s.customer_endpoint(task.customer_number)
+            caller_id = lost.virtual_number or ""
+            if s.fallback_caller_id and not is_valid_number(caller_id):
+                # The number dialled is unknown or not a number (it came from the
+                # switch's variables): show the configured one rather than not call back.
+                caller_id = s.fallback_caller_id
+            caller_id = s.dial_number(validate_number(caller_id, "customer caller ID (the number the customer dialled, D2)"))
+            employee_caller_id = s.dial_number(task.customer_number)
+        except (ValidationError, FsworkerError) as exc:
+            log.warning("%s: cannot dial customer %r: %s", tag, task.customer_number, exc)
+            self._finish(task, lost, AttemptResult(outcome=AttemptOutcome.INVALID_NUMBER, detail=str(exc)),
+                         catalog=catalog, rule=rule)
+            return
+        prompt = render_hint(
+            rule.hint,
+            HintFacts.from_call(lost, rule_name=rule.name, attempt=task.attempt_no, tz=s.hint_timezone),
+            s.prompt,
+        )
+        node = self._pick_node()
+        if node is None:
+            log.warning("%s: no FreeSWITCH node is connected; giving the task back", tag)
+            self.queue.release(task.task_id, self.worker_id, now=self.clock.now(), recover_legs=task.recover_legs)
+            # No longer ours: the heartbeat must not report it lost, and another worker
+            # of this dispatcher may claim it again while this one waits.
+            self._forget(task)
+            self._stopping.wait(max(s.poll_s, 1.0))
+            return
+        req = AttemptRequest(
+            task_id=task.task_id, attempt=task.attempt_no, attempt_id=task.attempt_id,
+            customer_number=task.customer_number,
+            customer_endpoint=customer_endpoint, customer_caller_id=caller_id, plan=planned, prompt=prompt,
+            employee_caller_id=employee_caller_id,
+        )
+        if task.recover_legs and self._recover(task, lost, req, tag, catalog, rule):
+            return
+        log.info("%s: customer %s (lost call %s), rule %r, strategy %s, node %s", tag, task.customer_number,
+                 lost.call_uuid, rule.name, planned.strategy, node.name)
+        self.observer.attempt_started(task, node.name)
+        node.active += 1
+        try:
+            result = node.flow.run(req, cancelled=lambda phase: self._is_cancelled(task, lost, phase),
+                                   bridged=lambda: self._mark_bridged(task))
+        finally:
+            node.active -= 1
+        self._finish(task, lost, result, catalog=catalog, rule=rule)
+
+    def _recover(self, task: ClaimedTask, lost: LostCall, req: AttemptRequest, tag: str,
+                 catalog: Catalog, rule) -> bool:  # noqa: ANN001 - rule: Rule
+        """An earlier worker lost this task mid-attempt: settle its legs before dialling.
+        True when that settled the attempt (a call adopted, or the customer had been
+        rung and the attempt counts); False to dial as usual."""
+        found: dict[str, tuple[NodeSlot, list[FoundLeg]]] = {}
+        for node in self.nodes:
+            if not node.is_up():
+                log.warning("%s: node %s is down; legs of the lost attempt there cannot be looked for",
+                            tag, node.name)
+                continue
+            try:
+                legs = find_task_legs(node.flow.conn, task.task_id, timeout=node.flow.settings.command_timeout_s)
+            except RecoveryError as exc:
+                raise AttemptReleased(f"legs of the lost attempt could not be looked for: {exc}",
+                                      recover_legs=True) from exc
+            if legs:
+                found[node.name] = (node, legs)
+        adopt = None
+        counted = False
+        for node, legs in found.values():
+            plan = decide(legs)
+            log.info("%s: recovery on node %s: %s", tag, node.name, plan.describe())
+            stray = list(plan.hang_up)
+            if plan.action is Action.ADOPT and adopt is None:
+                adopt = (node, plan)
+            elif plan.action is Action.ADOPT:  # a second bridged pair cannot be ours twice
+                stray += [leg for leg in (plan.employee, plan.customer) if leg is not None]
+            counted = counted or plan.action is Action.HANG_UP_COUNT
+            node.flow.hang_up([leg.uuid for leg in stray], "NORMAL_CLEARING", tag)
+        if adopt is not None:
+            node, plan = adopt
+            assert plan.employee is not None and plan.customer is not None
+            self.observer.attempt_started(task, node.name)
+            node.active += 1
+            try:
+                result = node.flow.adopt(req, plan.employee, plan.customer, bridged=lambda: self._mark_bridged(task))
+            finally:
+                node.active -= 1
+            self._finish(task, lost, result, catalog=catalog, rule=rule)
+            return True
+        try:
+            talked_at = self.queue.bridged_unaccounted(task.task_id)
+        except StoreError as exc:
+            raise AttemptReleased(f"cannot tell whether the lost attempt reached the customer: {exc}",
+                                  recover_legs=True) from exc
+        if talked_at is not None:
+            # The customer talked with an employee, and the call ended before anyone
+            # could follow it: they were reached; ringing them again would be wrong.
+            detail = (f"the customer was bridged at {talked_at:%Y-%m-%d %H:%M:%S} by an attempt whose worker "
+                      "stopped; the call ended before it could be followed (talk time unknown)")
+            log.info("%s: %s", tag, detail)
+            self._finish(task, lost, AttemptResult(outcome=AttemptOutcome.SUCCESS, detail=detail),
+                         catalog=catalog, rule=rule)
+            return True
+        if counted:
+            detail = "the lost worker's attempt had rung the customer; its legs were hung up"
+            log.info("%s: %s; the attempt counts", tag, detail)
+            self._finish(task, lost, AttemptResult(outcome=AttemptOutcome.INTERRUPTED, detail=detail),
+                         catalog=catalog, rule=rule)
+            return True
+        return False
+
+    def _mark_bridged(self, task: ClaimedTask) -> None:
+        try:
+            self.queue.mark_bridged(task.task_id, self.worker_id, at=self.clock.now())
+        except StoreError as exc:
+            log.warning("task %s: could not record that the customer is bridged: %s", task.task_id, exc)
+
+    def _forget(self, task: ClaimedTask) -> None:
+        """Drop a task's bookkeeping, unless another worker of ours has claimed it since
+        (the entries are keyed by task id; a re-claim's must survive)."""
+        if self._active.get(task.task_id) is task:
+            del self._active[task.task_id]
+            self._renewed.pop(task.task_id, None)
+            self._cancelled.discard(task.task_id)
+            self._lost_lease.discard(task.task_id)
+
+    def _is_cancelled(self, task: ClaimedTask, lost: LostCall, phase: str) -> AttemptOutcome | None:
+        """Why the attempt must not go on (None: it may). Raises AttemptReleased at
+        shutdown when going on would start what the grace cannot see finished."""
+        if task.task_id in self._lost_lease:
+            return AttemptOutcome.LEASE_LOST
+        renewed = self._renewed.get(task.task_id)
+        if renewed is not None and time.monotonic() - renewed > self.settings.lease_s * 0.9:
+            # The heartbeat could not reach the database: the lease may have run out and
+            # another worker may be taking the task over. Ring nobody more.
+            log.warning("task %s: lease not renewed for %.0fs; stopping before the %s",
+                        task.task_id, time.monotonic() - renewed, phase)
+            self._lost_lease.add(task.task_id)
+            return AttemptOutcome.LEASE_LOST
+        if self._stopping.is_set():
+            if phase != PHASE_CUSTOMER:
+                raise AttemptReleased("at shutdown, before ringing employees")
+            left = (self._grace_until or 0.0) - time.monotonic()
+            flow = self.nodes[0].flow.settings
+            needed = flow.customer_ring_timeout_s + flow.min_talk_s + 5
+            if left < needed:
+                raise AttemptReleased(f"at shutdown: {left:.0f}s of grace left, under the {needed:.0f}s "
+                                      "a customer call needs")
+        try:
+            if self.queue.contact_since(task.customer_number, lost.lost_at):
+                return AttemptOutcome.CONTACT_MADE
+        except StoreError:
+            pass
+        if task.task_id in self._cancelled:
+            return AttemptOutcome.CANCELLED
+        return None
+
+    def _finish(
+        self,
+        task: ClaimedTask,
+        lost: LostCall | None,
+        result: AttemptResult,
+        *,
+        catalog: Catalog | None = None,
+        rule=None,  # noqa: ANN001 - Rule | None
+        end: TaskEndReason | None = None,
+    ) -> None:
+        now = self.clock.now()
+        outcome = result.outcome
+        next_due: datetime | None = None
+        if end is None:
+            if task.task_id in self._lost_lease:
+                log.warning("task %s: lease lost during the attempt; not recording it", task.task_id)
+                return
+            if rule is None or catalog is None:
+                end = TaskEndReason.CANCELLED_RULE_DELETED
+            else:
+                try:
+                    nxt = after_attempt(rule, catalog, task.attempt_no, outcome, now)
+                except ScheduleNeverOpensError:
+                    nxt = TaskEndReason.ATTEMPTS_EXHAUSTED
+                if isinstance(nxt, TaskEndReason):
+                    end = nxt
+                else:
+                    next_due = nxt
+        uuids = [u for u in (result.employee_uuid, result.customer_uuid) if u]
+        try:
+            self.queue.finish_attempt(
+                task.task_id, self.worker_id, outcome=outcome,
+                next_due=next_due, end_reason=end,
+                detail=result.detail, employee=self._employee_name(catalog, result.employee_endpoint), call_uuids=uuids,
+                talk_s=result.talk_s or None, now=now,
+                # The switch stopped answering mid-attempt: a leg may be up unseen.
+                recover_legs=result.legs_uncertain,
+            )
+        except LeaseLostError:
+            log.warning("task %s: lease lost before the outcome %s could be recorded", task.task_id, outcome.value)
+            return
+        self.observer.attempt_finished(task, lost, result, end if end is not None else next_due, now)
+
+    @staticmethod
+    def _employee_name(catalog: Catalog | None, endpoint: str | None) -> str | None:
+        """Who answered, as the operator named them; the channel name if unknown."""
+        if not endpoint:
+            return None
+        if catalog is None:
+            return endpoint
+        user = endpoint.split("@", 1)[0].rsplit("/", 1)[-1]
+        return EmployeeResolver(catalog.employee_by_endpoint).resolve(endpoint, user) or endpoint
+
+    def _pick_node(self) -> NodeSlot | None:
+        up = [n for n in self.nodes if n.is_up()]
+        if not up:
+            return None
+        least = min(n.active for n in up)
+        candidates = [n for n in up if n.active == least]
+        return candidates[next(self._rr) % len(candidates)]
+
+    # -- leases ----------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        every = max(0.2, self.settings.lease_s / 3)
+        # Leases expire on the dispatcher's clock (the store compares lease_expires_at
+        # with clock.now()), so renew by that clock as well as by real time: with a
+        # ManualClock moved faster than real time, renewing only every `every` real
+        # seconds let leases of calls in flight expire and the task be claimed again.
+        tick = min(every, max(0.05, self.settings.poll_s))
+        last_clock, last_real = self.clock.time(), time.monotonic()
+        while True:
+            gevent.sleep(tick)
+            if self.clock.time() - last_clock < every and time.monotonic() - last_real < every:
+                continue
+            last_clock, last_real = self.clock.time(), time.monotonic()
+            ids = list(self._active)
+            if not ids:
+                continue
+            try:
+                hb = self.queue.heartbeat(self.worker_id, ids, lease_seconds=self.settings.lease_s,
+                                          now=self.clock.now())
+            except StoreError as exc:
+                log.warning("heartbeat failed: %s", exc)
+                continue
+            now_mono = time.monotonic()
+            for task_id in hb.renewed:
+                if task_id in self._renewed:
+                    self._renewed[task_id] = now_mono
+            for task_id in hb.cancelled - self._cancelled:
+                log.info("task %s was cancelled while its attempt runs; stopping before the customer", task_id)
+            self._cancelled |= set(hb.cancelled)
+            self._lost_lease |= set(hb.lost)

@@ -1,0 +1,195 @@
+# Dial strings and ringing: parse ``{global}[local]ep1,ep2|ep3`` and ring its legs step
+# by step. Rules: a step's legs ring together (','), steps run one after another ('|');
+# the first answer wins and the other legs of its step are cancelled (LOSE_RACE); a
+# leg times out at leg_timeout (ALLOTTED_TIMEOUT) or originate_timeout (NO_ANSWER);
+# a parent hanging up cancels everything (ORIGINATOR_CANCEL). Parsing never trusts its
+# input: malformed dial strings raise ValidationError.
+"""Dial-string parsing and the ringing of originated legs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fsworker.core.errors import ValidationError
+
+if TYPE_CHECKING:
+    from fsworker.testing.fakeswitch.channels import Channel
+    from fsworker.testing.fakeswitch.pbx import FakePBX
+
+_VARS_RE = re.compile(r"[{\[]([^{}\[\]]*)[}\]]")
+
+
+def parse_vars(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in _split_top(text, ","):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError("dial string variable", item, "name=value")
+        if len(value) >= 2 and value[0] == value[-1] == "'":
+            value = value[1:-1]
+        out[key.strip()] = value
+    return out
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` outside {} / [] and not escaped with a backslash."""
+    parts, depth, cur, i = [], 0, [], 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            cur.append(text[i + 1])
+            i += 2
+            continue
+        if c in "{[":
+            depth += 1
+        elif c in "}]":
+            depth -= 1
+        if c == sep and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+        i += 1
+    parts.append("".join(cur))
+    return parts
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DialLeg:
+    endpoint: str
+    variables: dict[str, str]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DialString:
+    variables: dict[str, str]  #: the {...} block, for every leg
+    steps: tuple[tuple[DialLeg, ...], ...]  #: '|' separated; legs of a step ring together
+
+
+def parse_dial_string(text: str) -> DialString:
+    text = text.strip()
+    global_vars: dict[str, str] = {}
+    if text.startswith("{"):
+        end = text.find("}")
+        if end < 0:
+            raise ValidationError("dial string", text, "unterminated {")
+        global_vars = parse_vars(text[1:end])
+        text = text[end + 1 :]
+    steps = []
+    for step_text in _split_top(text, "|"):
+        legs = []
+        for leg_text in _split_top(step_text, ","):
+            leg_text = leg_text.strip()
+            local: dict[str, str] = {}
+            while leg_text.startswith(("[", "{")):
+                m = _VARS_RE.match(leg_text)
+                if m is None:
+                    raise ValidationError("dial string", leg_text, "unterminated [")
+                local.update(parse_vars(m.group(1)))
+                leg_text = leg_text[m.end() :]
+            if not leg_text or any(c.isspace() for c in leg_text):
+                raise ValidationError("dial string endpoint", leg_text, "an endpoint, no spaces")
+            legs.append(DialLeg(endpoint=leg_text, variables=local))
+        steps.append(tuple(legs))
+    if not steps or not steps[0]:
+        raise ValidationError("dial string", text, "at least one endpoint")
+    return DialString(variables=global_vars, steps=tuple(steps))
+
+
+def split_originate_arg(arg: str) -> tuple[str, str]:
+    """``{vars}endpoint &park()`` -> (dial string, rest); braces may hold spaces."""
+    arg = arg.strip()
+    start = 0
+    if arg.startswith("{"):
+        close = arg.find("}")
+        if close < 0:
+            raise ValidationError("originate", arg, "unterminated {")
+        start = close + 1
+    space = arg.find(" ", start)
+    if space < 0:
+        return arg, ""
+    return arg[:space], arg[space + 1 :].strip()
+
+
+class DialJob:
+    """Rings the legs of one dial string for an originate or a bridge."""
+
+    def __init__(
+        self,
+        pbx: FakePBX,
+        dial: DialString,
+        *,
+        parent: Channel | None,
+        origin: str,
+        extra_vars: dict[str, str] | None = None,
+        on_answer: Callable[[Channel], None],
+        on_fail: Callable[[str], None],
+    ) -> None:
+        self.pbx = pbx
+        self.dial = dial
+        self.parent = parent
+        self.origin = origin
+        self.extra_vars = dict(extra_vars or {})
+        self.on_answer = on_answer
+        self.on_fail = on_fail
+        self.dial_id = pbx.next_dial_id()
+        self.step = -1
+        self.ringing: list[Channel] = []
+        self.finished = False
+        self.last_cause = "NORMAL_CLEARING"
+        self.timeout_cause: str | None = None  # overrides NO_ANSWER / ALLOTTED_TIMEOUT
+
+    def start(self) -> None:
+        self._next_step()
+
+    def _next_step(self) -> None:
+        self.step += 1
+        if self.step >= len(self.dial.steps):
+            self._finish_fail(self.last_cause)
+            return
+        for leg in self.dial.steps[self.step]:
+            variables = {**self.extra_vars, **self.dial.variables, **leg.variables}
+            ch = self.pbx.create_outbound_leg(
+                leg.endpoint, variables, parent=self.parent, origin=self.origin,
+                dial_id=self.dial_id, step=self.step, job=self)
+            self.ringing.append(ch)
+
+    # -- called by the PBX as legs progress ----------------------------------------
+    def leg_answered(self, ch: Channel) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.ringing.remove(ch)
+        for other in list(self.ringing):
+            self.pbx.hangup(other, "LOSE_RACE")
+        self.ringing.clear()
+        self.on_answer(ch)
+
+    def leg_failed(self, ch: Channel, cause: str) -> None:
+        if ch in self.ringing:
+            self.ringing.remove(ch)
+        if self.finished:
+            return
+        self.last_cause = cause
+        if not self.ringing:
+            self._next_step()
+
+    def cancel(self, cause: str = "ORIGINATOR_CANCEL") -> None:
+        """The parent went away: hang up every ringing leg and fail the job."""
+        if self.finished:
+            return
+        self.finished = True
+        for ch in list(self.ringing):
+            self.pbx.hangup(ch, cause)
+        self.ringing.clear()
+        self.on_fail(cause)
+
+    def _finish_fail(self, cause: str) -> None:
+        if not self.finished:
+            self.finished = True
+            self.on_fail(cause)
