@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -27,6 +28,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _post(port: int, body: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/callbacks", data=json.dumps(body).encode(),
+                                 method="POST", headers={"Content-Type": "application/json",
+                                                         "Authorization": "Bearer numbers-token"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
 def _metric(port: int, name: str, labels: str) -> float:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()  # noqa: S310
     found = re.search(rf"^{name}\{{{labels}\}} (\S+)$", text, re.MULTILINE)
@@ -37,6 +49,7 @@ def test_run_with_region_skips_a_respelled_blacklisted_caller_and_dials_national
         tmp_path: Path, procs: Procs) -> None:  # noqa: F811
     env = {k: v for k, v in os.environ.items() if not k.startswith("FSWORKER_")}
     env["FSWORKER_ESL_PASSWORD"] = PASSWORD
+    env["FSWORKER_API_TOKEN"] = "numbers-token"
     switch_log = tmp_path / "switch.log"
     switch = procs.start(["fake-switch", "--port", "0", "--password", PASSWORD, "--speed", "1"], switch_log, env)
     listening = _wait_for("the fake switch to listen",
@@ -100,6 +113,13 @@ def test_run_with_region_skips_a_respelled_blacklisted_caller_and_dials_national
                      status, re.MULTILINE), status
     assert re.search(rf"originate sofia/gateway/pstn/{CUSTOMER} cid=8{DID[1:]} answered .* "
                      rf"task={task['id']} role=customer$", status, re.MULTILINE), status
+
+    # a CRM asking over HTTP spells numbers its own way too
+    code, doc = _post(metrics_port, {"customer_number": "8 916 000-00-01", "idempotency_key": "crm-1"})
+    assert (code, doc.get("reason")) == (422, "blacklisted"), doc
+    code, doc = _post(metrics_port, {"customer_number": "8 (916) 123-45-68", "company_number": "8 495 000-00-01",
+                                     "idempotency_key": "crm-2"})
+    assert code == 201 and doc["customer_number"] == "+79161234568", doc
 
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=20) == 0, run_log.read_text()[-4000:]

@@ -17,6 +17,7 @@ from fsworker.core.model import BlacklistEntry, Rule, StrategyKind
 from fsworker.core.numbering import DialNumberFormat, NumberPlan, NumberProblem, UnusableNumberError
 from fsworker.core.numbers import is_valid_number
 from fsworker.core.outcomes import SkipReason
+from fsworker.core.requests import parse_callback_request
 from fsworker.core.rules import NUMBER_SKIPS, IntakeFacts, Skip, decide
 from fsworker.core.strategies import DialSettings
 
@@ -190,3 +191,14 @@ def test_any_text_is_an_identity_that_dials_clean_or_a_named_problem(text: str, 
         assert is_valid_number(RU.for_dial(number, fmt))
     else:
         assert number == text
+
+
+def test_callbacks_api_reads_numbers_with_the_plan() -> None:
+    body = {"customer_number": "8 (916) 123-45-67", "company_number": "8 495 000-00-01", "idempotency_key": "k"}
+    req = parse_callback_request(body, RU)
+    assert (req.customer_number, req.company_number) == ("+79161234567", "+74950000001")
+    with pytest.raises(ValidationError) as ei:
+        parse_callback_request({**body, "customer_number": "reception"}, RU)
+    assert ei.value.field == "customer_number"
+    with pytest.raises(ValidationError):  # without a region: digits and '+' only, as before
+        parse_callback_request(body)
