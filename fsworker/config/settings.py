@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 from fsworker.core.errors import ConfigError, ValidationError
 from fsworker.core.numbering import DialNumberFormat, NumberPlan
 from fsworker.core.numbers import validate_endpoint, validate_number
+from fsworker.core.webhook_target import TargetRefused, check_host, parse_host
+from fsworker.store.redact import ambiguous_userinfo, redact_db_url, redact_http_url
 
 ENV_CONFIG = "FSWORKER_CONFIG"
 ENV_DB_URL = "FSWORKER_DB_URL"
@@ -131,6 +133,9 @@ class DatabaseConfig:
         scheme = self.url.split(":", 1)[0].split("+", 1)[0]
         if scheme not in ("sqlite", "postgresql", "postgres"):
             raise ValidationError("database.url", _redact_url(self.url), "a sqlite:/// or postgresql:// URL")
+        if ambiguous_userinfo(self.url):
+            raise ValidationError("database.url", _redact_url(self.url),
+                                  "an '@' in the user name or password must be written %40")
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -146,7 +151,7 @@ class DatabaseConfig:
 
 
 def _redact_url(url: str) -> str:
-    return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1***@", url)
+    return redact_db_url(url)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -371,13 +376,19 @@ class WebhookEvent(enum.StrEnum):
 
 
 def _webhook_url(v: Any, place: str) -> str:
+    if isinstance(v, str) and "@" in re.split(r"[?#]", v, maxsplit=1)[0]:
+        # URLs are logged; credentials in them would leak. Signing is what proves origin.
+        # Any '@' before the query counts: "https://user:p/w@host/" hides one behind a '/'.
+        raise ValidationError(place, redact_http_url(v),
+                              "no user:password@ in the URL (write an '@' in the path as %40); use secret_env")
     parts = urlsplit(v) if isinstance(v, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
-            or any(c in v for c in " \r\n\t"):
-        raise ValidationError(place, v, "an http:// or https:// URL")
-    if parts.username or parts.password:
-        # URLs are logged; credentials in them would leak. Signing is what proves origin.
-        raise ValidationError(place, _redact_url(v), "no user:password@ in the URL; use secret_env")
+            or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in v):
+        raise ValidationError(place, v if not isinstance(v, str) else redact_http_url(v), "an http:// or https:// URL")
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not 0..65535
+    except ValueError:
+        raise ValidationError(place, redact_http_url(v), "an http:// or https:// URL with a port 1..65535") from None
     return v
 
 
@@ -398,16 +409,28 @@ class WebhookConfig:
     events: tuple[WebhookEvent, ...] = _spec(tuple(WebhookEvent), _events, doc="events to send; default all")
     timeout_s: float = _spec(5.0, _float(0.1, 60), doc="per-request timeout")
     retries: int = _spec(5, _int(0, 20), doc="retries after the first failure (capped exponential back-off)")
+    allow_private: bool = _spec(False, lambda v, p: _bool(v, p),  # noqa: PLW0108 - _bool is defined above
+                                doc="allow loopback and private-range targets (never link-local or metadata)")
 
     def __post_init__(self) -> None:
         _validate_fields(self, "webhook")
+        try:
+            check_host(urlsplit(self.url).hostname or "", allow_private=self.allow_private)
+        except TargetRefused as exc:
+            raise ValidationError("webhook.url", redact_http_url(self.url), exc.reason) from None
+
+    def __repr__(self) -> str:
+        # a query string often carries the receiver's token
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "url")
+        return f"WebhookConfig(url={redact_http_url(self.url)!r}, {shown})"
 
     def secret(self, environ: Mapping[str, str] | None = None) -> bytes | None:
         if self.secret_env is None:
             return None
         value = (os.environ if environ is None else environ).get(self.secret_env)
         if not value:
-            raise ConfigError(f"webhook {self.url!r}: environment variable {self.secret_env} (secret_env) is not set")
+            raise ConfigError(f"webhook {redact_http_url(self.url)!r}: environment variable {self.secret_env} "
+                              "(secret_env) is not set")
         return value.encode()
 
 
@@ -679,7 +702,7 @@ def _cross_checks(values: dict[str, Any], problems: list[Problem], env: Mapping[
         elif not env.get(hook.secret_env):
             problems.append(Problem(place=f"webhook[{i}].secret_env", severity=Severity.WARNING,
                                     message=f"environment variable {hook.secret_env} is not set here"))
-        if hook.url.startswith("http://") and urlsplit(hook.url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        if hook.url.startswith("http://") and not _is_loopback(urlsplit(hook.url).hostname or ""):
             problems.append(Problem(place=f"webhook[{i}].url", severity=Severity.WARNING,
                                     message="plain http to another host: customer numbers travel unencrypted"))
     _number_checks(values, problems)
@@ -705,6 +728,11 @@ def _number_checks(values: dict[str, Any], problems: list[Problem]) -> None:
             numbers.plan.normalize(callback.caller_id_number, "callback.caller_id_number")
         except ValidationError as exc:
             problems.append(Problem.from_error(exc))
+
+
+def _is_loopback(host: str) -> bool:
+    addr = parse_host(host)
+    return host == "localhost" or (addr is not None and addr.is_loopback)
 
 
 def check_config(path: str | os.PathLike[str] | None = None,

@@ -78,3 +78,13 @@ FINAL_OUTCOMES = frozenset(
         AttemptOutcome.INVALID_NUMBER,
     }
 )
+
+
+class HintFallback(enum.StrEnum):
+    """Why the default hint was spoken instead of the rule's own."""
+
+    REFUSED = "refused"  #: the template is outside the hint language (stored behind the CLI's back)
+    TEMPLATE_ERROR = "template_error"  #: rendering raised (a fact it cannot handle, a syntax error)
+    OVER_BUDGET = "over_budget"  #: the render used its CPU / wall time or output budget
+    UNSPEAKABLE = "unspeakable"  #: it rendered to nothing speakable
+    BAD_FILE = "bad_file"  #: a playback path outside the allowed directories

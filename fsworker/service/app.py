@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +25,7 @@ from fsworker.core.calls import Contact, LostCall
 from fsworker.core.catalog import Catalog
 from fsworker.core.clock import Clock, SystemClock
 from fsworker.core.detector import INTERESTING_EVENTS, Detector, IgnoredCall
-from fsworker.core.outcomes import AttemptOutcome, SkipReason, TaskEndReason
+from fsworker.core.outcomes import AttemptOutcome, HintFallback, SkipReason, TaskEndReason
 from fsworker.core.prompts import PromptSettings
 from fsworker.core.strategies import DialSettings
 from fsworker.esl.connection import ConnectionHooks, ConnectionState, ESLConnection, Subscription
@@ -167,6 +168,9 @@ class _Observer:
     # attempts
     def attempt_started(self, task: ClaimedTask, node: str) -> None:
         self._count("attempts_dialled")
+
+    def hint_fallback(self, task: ClaimedTask, reason: HintFallback) -> None:
+        self.metrics.hint_fallback(reason)
 
     def attempt_finished(self, task: ClaimedTask, lost: LostCall | None, result: AttemptResult,
                          end: datetime | TaskEndReason | None, now: datetime) -> None:
@@ -421,12 +425,15 @@ class Service:
         return all(n.conn.wait_connected(timeout) for n in self.nodes)
 
     def stop(self, grace_s: float | None = None) -> None:
+        grace = self.config.worker.shutdown_grace_s if grace_s is None else grace_s
+        end = time.monotonic() + grace
         if self.dispatcher is not None:
             self.dispatcher.stop(grace_s)
         for node in self.nodes:
             node.conn.close()
         if self.webhooks is not None:
-            self.webhooks.close(timeout=5)
+            # the grace covers webhooks too: what is not delivered by its end is abandoned and counted
+            self.webhooks.close(timeout=max(0.0, end - time.monotonic()))
         if self.metrics_server is not None:
             self.metrics_server.stop()
         if self.console_server is not None:

@@ -40,7 +40,7 @@ from fsworker.core.clock import Clock, SystemClock
 from fsworker.core.detector.employees import EmployeeResolver
 from fsworker.core.errors import FsworkerError, ValidationError
 from fsworker.core.numbers import is_valid_number, validate_number
-from fsworker.core.outcomes import AttemptOutcome, TaskEndReason
+from fsworker.core.outcomes import AttemptOutcome, HintFallback, TaskEndReason
 from fsworker.core.planner import ScheduleNeverOpensError, after_attempt
 from fsworker.core.prompts import HintFacts, PromptSettings, render_hint
 from fsworker.core.recovery import Action, FoundLeg, RecoveryError, decide
@@ -67,12 +67,14 @@ class AttemptReleased(Exception):  # noqa: N818 - a signal, not a failure
 
 class AttemptObserver(Protocol):
     def attempt_started(self, task: ClaimedTask, node: str) -> None: ...
+    def hint_fallback(self, task: ClaimedTask, reason: HintFallback) -> None: ...
     def attempt_finished(self, task: ClaimedTask, lost: LostCall | None, result: AttemptResult,
                          end: datetime | TaskEndReason, now: datetime) -> None: ...
 
 
 class _NullObserver:
     def attempt_started(self, task: ClaimedTask, node: str) -> None: ...
+    def hint_fallback(self, task: ClaimedTask, reason: HintFallback) -> None: ...
     def attempt_finished(self, task: ClaimedTask, lost: LostCall | None, result: AttemptResult,
                          end: datetime | TaskEndReason, now: datetime) -> None: ...
 
@@ -277,9 +279,12 @@ class Dispatcher:
             return
         prompt = render_hint(
             rule.hint,
-            HintFacts.from_call(lost, rule_name=rule.name, attempt=task.attempt_no, tz=s.hint_timezone),
+            HintFacts.from_call(lost, rule_name=rule.name, attempt=task.attempt_no, tz=s.hint_timezone,
+                               task_id=task.task_id),
             s.prompt,
         )
+        if prompt.fallback_reason is not None:
+            self.observer.hint_fallback(task, prompt.fallback_reason)
         node = self._pick_node()
         if node is None:
             log.warning("%s: no FreeSWITCH node is connected; giving the task back", tag)

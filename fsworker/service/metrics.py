@@ -39,7 +39,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from fsworker.core.calls import LossPlace
-from fsworker.core.outcomes import AttemptOutcome, SkipReason, TaskEndReason
+from fsworker.core.outcomes import AttemptOutcome, HintFallback, SkipReason, TaskEndReason
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,9 @@ class WebhookResult(enum.StrEnum):
     DELIVERED = "delivered"  #: a 2xx reply, possibly after retries
     RETRIED = "retried"  #: one failed try that will be retried (counted per try)
     FAILED = "failed"  #: given up after the configured retries
-    REJECTED = "rejected"  #: a 4xx reply (other than 408/429): not retried
+    REJECTED = "rejected"  #: a 4xx reply (other than 408/429), or a target address refused: not retried
     DROPPED = "dropped"  #: the queue was full; the oldest delivery was discarded
+    ABANDONED = "abandoned"  #: not delivered by the end of the shutdown grace (queued, waiting or cut off)
 
 
 def event_label(name: str) -> str:
@@ -180,6 +181,9 @@ class Metrics:
                                   ["node", "command"], buckets=COMMAND_BUCKETS, registry=r)
         self._webhooks = Counter("fsworker_webhook_deliveries_total",
                                  "Webhook deliveries and tries, by result", ["result"], registry=r)
+        self._hint_fallbacks = Counter("fsworker_hint_fallbacks_total",
+                                       "Rule hints replaced by the default hint at call time, by reason",
+                                       ["reason"], registry=r)
         self._errors = Counter("fsworker_handler_errors_total",
                                "Unexpected errors caught and logged so the worker goes on, by component",
                                ["component"], registry=r)
@@ -200,6 +204,8 @@ class Metrics:
             self._attempts.labels(outcome=outcome.value)
         for result in WebhookResult:
             self._webhooks.labels(result=result.value)
+        for fallback in HintFallback:
+            self._hint_fallbacks.labels(reason=fallback.value)
 
     # --- detection and intake -------------------------------------------------------------
 
@@ -288,6 +294,10 @@ class Metrics:
 
     def webhook(self, result: WebhookResult | str) -> None:
         self._webhooks.labels(result=WebhookResult(result).value).inc()
+
+    def hint_fallback(self, reason: HintFallback | str) -> None:
+        """A rule's hint was not spoken; the default was (see prompts.HintFallback)."""
+        self._hint_fallbacks.labels(reason=HintFallback(reason).value).inc()
 
     def handler_error(self, component: str) -> None:
         """A caught, logged, unexpected exception; ``component`` is a fixed code name

@@ -9,6 +9,10 @@ monkey-patching (tests, the CLI) they are ordinary threads. A failing endpoint i
 retried with capped exponential back-off, then given up (logged, counted), never
 fatal. Only http/https URLs (checked by the config); redirects are not followed (a
 POST must not turn into a GET elsewhere); the secret never appears in a log line.
+``timeout_s`` bounds each whole try — connect, send, the whole response — and
+``close(timeout)`` returns within its timeout: what is not delivered by then (queued,
+waiting for a retry, or cut off mid-request) is logged and counted as ``abandoned``.
+The addresses a target resolves to are checked on every connect (``webhook_target``).
 
 Document (UTF-8 JSON, the same bytes on every retry)::
 
@@ -46,7 +50,7 @@ secret>``. Verify it over the raw bytes, compare in constant time, de-duplicate 
 
 Results: 2xx = delivered; 408, 425, 429, 5xx, timeouts and connection errors are
 retried (``Retry-After`` in seconds is honoured up to the back-off cap); any other
-status (3xx, 4xx) is rejected at once.
+status (3xx, 4xx), and a target whose address is refused, is rejected at once.
 """
 
 from __future__ import annotations
@@ -71,14 +75,15 @@ from urllib.parse import urlsplit
 from fsworker.config.settings import WebhookConfig, WebhookEvent
 from fsworker.core.calls import LostCall
 from fsworker.core.outcomes import AttemptOutcome, SkipReason, TaskEndReason
+from fsworker.core.webhook_target import TargetRefused
 from fsworker.service.metrics import Metrics, WebhookResult
+from fsworker.service.webhook_transport import Deadline, DeadlineExceeded, build_opener, post
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 SIGNATURE_HEADER = "X-Fsworker-Signature"
 _RETRYABLE = frozenset({408, 425, 429})
-_MAX_RESPONSE_READ = 64 * 1024
 
 
 # --- policy -----------------------------------------------------------------------------
@@ -202,11 +207,6 @@ def _safe_url(url: str) -> str:
     return f"{p.scheme}://{p.netloc}{p.path}"
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # urllib then raises HTTPError with the 3xx status
-
-
 class WebhookDispatcher:
     """Queue + delivery workers for the configured webhooks::
 
@@ -230,11 +230,9 @@ class WebhookDispatcher:
         self._backoff = backoff
         self._clock = clock
         self._ua = user_agent
-        handlers: list[Any] = [_NoRedirect()]
-        if proxies is not None:
-            handlers.append(urllib.request.ProxyHandler(dict(proxies)))
-        self._opener = urllib.request.build_opener(*handlers)
+        self._opener = build_opener(proxies)
         self._heap: list[tuple[float, int, _Delivery]] = []
+        self._requests: set[Deadline] = set()  #: tries in flight, aborted by close()
         self._cond = threading.Condition()
         self._seq = 0
         self._in_flight = 0
@@ -318,21 +316,32 @@ class WebhookDispatcher:
         return True
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop: deliver what can be delivered within ``timeout`` (retries that are not
-        due in time are abandoned and counted as failed), then end the workers."""
-        self.flush(timeout)
+        """Stop within ``timeout``: deliver what can be delivered by then; abandon (log
+        and count) what is queued, waiting for a retry or still being sent."""
+        end = time.monotonic() + max(0.0, timeout)
+        # keep a little of the time to cut off tries in flight and let their workers end
+        self.flush(timeout - min(0.5, timeout / 4))
         with self._cond:
             self._closing = True
             left = [d for _, _, d in self._heap]
             self._heap.clear()
+            cut = list(self._requests)
             self._cond.notify_all()
+        for request in cut:
+            request.abort()  # its worker counts it as abandoned
         for d in left:
-            self._metrics.webhook(WebhookResult.FAILED)
-            log.error("webhook %s id=%s to %s abandoned at shutdown after %d tries", d.event, d.event_id,
-                      _safe_url(self._targets[d.target].url), d.tries)
+            self._abandoned(d)
         for t in self._threads:
             if t.is_alive():
-                t.join(timeout=max(0.1, timeout))
+                t.join(timeout=max(0.0, end - time.monotonic()))
+        busy = sum(t.is_alive() for t in self._threads)
+        if busy:
+            log.warning("webhook: %d delivery worker(s) still busy after the %.1f s shutdown grace", busy, timeout)
+
+    def _abandoned(self, d: _Delivery) -> None:
+        self._metrics.webhook(WebhookResult.ABANDONED)
+        log.error("webhook %s id=%s to %s abandoned at shutdown after %d tries", d.event, d.event_id,
+                  _safe_url(self._targets[d.target].url), d.tries)
 
     # --- workers ------------------------------------------------------------------------
 
@@ -353,10 +362,13 @@ class WebhookDispatcher:
                 retry_in = None
             with self._cond:
                 self._in_flight -= 1
-                if retry_in is not None and not self._closing:
+                closing = self._closing
+                if retry_in is not None and not closing:
                     nxt = replace(d, tries=d.tries + 1, due=time.monotonic() + retry_in)
                     heapq.heappush(self._heap, (nxt.due, nxt.seq, nxt))
                 self._cond.notify_all()
+            if retry_in is not None and closing:
+                self._abandoned(d)
 
     def _deliver(self, d: _Delivery) -> float | None:
         """One try. Returns the delay before the next try, or None when done."""
@@ -378,18 +390,34 @@ class WebhookDispatcher:
         status: int | None = None
         retry_after: float | None = None
         problem = ""
+        request = Deadline(target.timeout_s)
+        with self._cond:
+            if self._closing:
+                return 0.0  # closed while this was being picked up: _run abandons it
+            self._requests.add(request)
         try:
-            with self._opener.open(req, timeout=target.timeout_s) as resp:
-                status = resp.status
-                resp.read(_MAX_RESPONSE_READ)
+            with request:
+                status = post(self._opener, req, deadline=request, allow_private=target.allow_private)
         except urllib.error.HTTPError as exc:
             status = exc.code
             retry_after = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
             exc.close()
             problem = f"HTTP {status}"
+        except TargetRefused as exc:
+            self._metrics.webhook(WebhookResult.REJECTED)
+            log.error("webhook %s id=%s to %s refused: %s; not retried", d.event, d.event_id, url, exc)
+            return None
+        except DeadlineExceeded as exc:
+            if request.aborted:
+                self._abandoned(replace(d, tries=attempt))
+                return None
+            problem = f"timed out: {exc}"
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             problem = f"{type(exc).__name__}: {reason}"
+        finally:
+            with self._cond:
+                self._requests.discard(request)
         if status is not None and 200 <= status < 300:
             self._metrics.webhook(WebhookResult.DELIVERED)
             log.debug("webhook %s id=%s delivered to %s (try %d)", d.event, d.event_id, url, attempt)

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from fsworker.core.errors import ValidationError
+from fsworker.store.redact import ambiguous_userinfo, redact_db_url
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +24,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password replaced by ``***``."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL must still not leak a password
-        return "<unparsable database URL>"
+    """The URL with its password replaced by ``***`` (even an ambiguous one)."""
+    return redact_db_url(url)
 
 
 def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
@@ -36,6 +34,10 @@ def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
         parsed = make_url(url)
     except Exception as exc:
         raise ValidationError("database.url", redact_url(url), "postgresql://... or sqlite:///path") from exc
+    if ambiguous_userinfo(url):
+        # make_url would connect to the rest of the password as a host, and the driver
+        # would print that host in its error
+        raise ValidationError("database.url", redact_url(url), "an '@' in the user name or password must be written %40")
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         if parsed.drivername == "postgresql":

@@ -80,3 +80,19 @@ def test_console_script_end_to_end_on_the_embedded_default(tmp_path: Path) -> No
     assert r.returncode == 4 and "s3cretpw" not in r.stderr
     r = sh("rules", "delete", "catch-all")
     assert r.returncode == 0 and "0 open task(s) cancelled" in r.stdout
+
+
+def test_database_url_from_the_environment_is_shown_without_its_password(run: Run, monkeypatch) -> None:
+    monkeypatch.setenv("FSWORKER_DB_URL", "mysql://root:My/Secret9@db.example/fsw")
+    r = run("rules", "list", db=None)
+    assert r.code == 1 and "db.example" in r.err
+    assert "Secret9" not in r.err + r.out and "My/" not in r.err + r.out
+
+
+@pytest.mark.parametrize("argv", [("rules", "list"), ("db", "current")])
+def test_unencoded_at_in_a_database_password_is_refused_without_showing_any_of_it(run: Run,
+                                                                                  argv: tuple[str, ...]) -> None:
+    # make_url would take "ss9@127.0.0.1" for the host and the driver would print it
+    r = run(*argv, db="postgresql://u:p@ss9@127.0.0.1:1/db")
+    assert r.code == 1 and "database.url" in r.err and "%40" in r.err, r.err
+    assert "ss9" not in r.err + r.out

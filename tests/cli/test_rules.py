@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -151,3 +152,22 @@ def test_help_everywhere(run: Run) -> None:
     for argv in (("rules",), ("rules", "add"), ("rules", "edit"), ("rules", "move"), ("rules", "delete")):
         r = run(*argv, "--help")
         assert r.code == 0 and "usage: fsworker rules" in r.out
+
+
+@pytest.mark.parametrize(("template", "construct"), [
+    ("{% if site != 'shop.example.com' %}{% for a in range(100000) %}{% for b in range(3000) %}"
+     "{% endfor %}{% endfor %}{% endif %}Перезвон", "function call range()"),
+    ("{{ lipsum(1000000) }}", "function call lipsum()"),
+    ("{{ '{0:{1}{1}{1}}'.format('a', 999) }}", "method call .format()"),
+    ("{{ ('a'*10000)|replace('a','b'*10000) }}", "the * operator"),
+    ("{{ ((((10**64)**64)**64)**64)|string }}", "the ** operator"),
+])
+def test_hint_that_could_stall_the_worker_is_refused_naming_the_construct(run: Run, template: str,
+                                                                          construct: str) -> None:
+    """Issue 17 item 5: refused when saved, exit 1, in well under a second."""
+    t0 = time.perf_counter()
+    r = run("rules", "add", "x", "--strategy", "last_attempted", "--hint-text", template)
+    assert time.perf_counter() - t0 < 1.0
+    assert r.code == 1, r
+    assert "rule.hint.text" in r.err and construct in r.err and "Traceback" not in r.err, r.err
+    assert run("rules", "list", "--json").out.strip() == "[]"

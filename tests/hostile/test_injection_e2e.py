@@ -351,10 +351,12 @@ RESOURCE_BOMBS = [
     "{{ '%*s'|format(10**9, 'x') }}",
     "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
 ]
-#: and what a real hint does with the same tools stays allowed
+#: and what a real hint does stays allowed, in the hint language (facts, filters, if,
+#: for): str.format, "%" and padding filters are outside it, a hint is spoken, not laid out
 FINE_TEMPLATES = [
-    "{{ site|center(30) }} {{ '%5s' % site }} {{ '{:>3}'.format(attempt) }} {{ '%02d'|format(attempt) }}",
-    "{{ '%d'|format(customer_number|int) }} {{ '{}'.format(79161234567) }} {{ customer_number.rjust(12) }}",
+    "{{ site|upper|truncate(30) }} {{ attempt }} {{ customer_number|int }} {{ lost_at|strftime('%H:%M') }}",
+    "{% for d in customer_digits|replace(' ', '') %}{{ d }}{% if not loop.last %}-{% endif %}{% endfor %}"
+    " {{ customer_number[-4:] }} {{ site|default('no site', true)|title }} {{ 'x' ~ (attempt + 1) }}",
 ]
 
 

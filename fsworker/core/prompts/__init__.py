@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fsworker.core.prompts.actions import (
+    HintFallback,
     PromptAction,
     PromptKind,
     sanitize_text,
@@ -19,6 +20,7 @@ from fsworker.core.prompts.render import (
 
 __all__ = [
     "HintFacts",
+    "HintFallback",
     "PromptAction",
     "PromptKind",
     "PromptSettings",

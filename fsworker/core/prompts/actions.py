@@ -23,6 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from fsworker.core.errors import ValidationError
+from fsworker.core.outcomes import HintFallback
 
 MAX_SPEAK_CHARS = 500
 DEFAULT_PLAYBACK_PREFIXES = ("/usr/share/freeswitch/sounds/", "/var/lib/fsworker/hints/")
@@ -98,6 +99,7 @@ class PromptAction:
     text: str = ""  #: SPEAK: already sanitized
     path: str = ""  #: PLAYBACK: already validated
     fallback: bool = False  #: the configured hint failed at call time; this is the default
+    fallback_reason: HintFallback | None = None  #: why, when ``fallback``
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", PromptKind(self.kind))

@@ -68,6 +68,7 @@ class HintFacts:
     rule: str = ""
     time_format: str = "%H:%M"
     date_format: str = "%d.%m.%Y"
+    task_id: int | None = None  #: for log lines; not a fact templates can use
 
     def __post_init__(self) -> None:
         if self.lost_at.tzinfo is None:
@@ -77,8 +78,10 @@ class HintFacts:
 
     @classmethod
     def from_call(cls, call: LostCall, *, rule_name: str = "", attempt: int = 1, tz: str = "UTC",
-                  time_format: str = "%H:%M", date_format: str = "%d.%m.%Y") -> HintFacts:
+                  time_format: str = "%H:%M", date_format: str = "%d.%m.%Y",
+                  task_id: int | None = None) -> HintFacts:
         return cls(
+            task_id=task_id,
             call_uuid=call.call_uuid,
             customer_number=_s(call.customer_number),
             lost_at=call.lost_at.astimezone(time_zone(tz)),

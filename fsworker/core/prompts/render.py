@@ -8,12 +8,20 @@ Rules:
   rule's template cannot include or import files), ranges capped by the sandbox and
   ``*`` / ``**``, padding (``ljust``, ``center``, ``indent``...) and format widths
   bounded so a template cannot build a huge string.
-- ``validate_hint`` compiles the template and renders it with sample facts: syntax
-  errors, unknown filters/tests, unknown names and unsafe attribute access are all
-  rejected as ``ValidationError`` naming the field and the template line.
-- ``render_hint`` never raises for a bad template or file at call time: it logs (call
-  UUID and rule) and falls back to the default hint for the language; if even that
-  cannot be rendered, the built-in text ("автоперезвон").
+- Every template, when a rule is saved and again whenever one is compiled to be
+  rendered (a rule written behind the CLI's back, a default file), is checked against
+  the hint language (``policy.py``: facts, allowed filters, ``if``, one level of ``for``;
+  no calls, no ``*`` / ``**``) by walking its parse tree, so a hostile template is
+  refused in microseconds without ever running.
+- Every render has a hard budget (``budget.py``: CPU and wall time, characters out);
+  over it the render is stopped where it is.
+- ``validate_hint`` parses, checks and renders the template with sample facts: syntax
+  errors, constructs outside the hint language, unknown names and an over-budget render
+  are all rejected as ``ValidationError`` naming the field and the template line.
+- ``render_hint`` never raises for a bad template or file at call time: it logs (task
+  id, call UUID and rule) and falls back to the default hint for the language, marking
+  the action with a ``HintFallback`` reason for the caller to count; if even the
+  default cannot be rendered, the built-in text ("автоперезвон").
 - Default templates are files ``default.<lang>.j2`` in ``PromptSettings.templates_dir``
   (the repository's ``templates/hints/`` unless configured). Pure apart from reading
   those files (cached).
@@ -31,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import _PassArg
 
@@ -40,6 +48,7 @@ from fsworker.core.model import Hint, HintKind
 from fsworker.core.prompts.actions import (
     DEFAULT_PLAYBACK_PREFIXES,
     MAX_SPEAK_CHARS,
+    HintFallback,
     PromptAction,
     PromptKind,
     sanitize_text,
@@ -47,7 +56,17 @@ from fsworker.core.prompts.actions import (
     validate_playback_path,
     validate_voice,
 )
+from fsworker.core.prompts.budget import (
+    LOOP_FILTER,
+    RenderBudget,
+    RenderBudgetExceeded,
+    budget_loops,
+    budget_step,
+    metered,
+    render_within,
+)
 from fsworker.core.prompts.facts import HintFacts, digits, strftime, time_zone
+from fsworker.core.prompts.policy import ALLOWED_FILTERS, HintTemplateRefused, check_template
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +82,7 @@ def _default_templates_dir() -> Path:
 DEFAULT_TEMPLATES_DIR = _default_templates_dir()
 #: spoken when no template at all can be rendered
 BUILTIN_DEFAULTS = {"ru": "автоперезвон", "en": "auto callback"}
-MAX_OUTPUT_CHARS = 10_000  # before sanitizing and cutting to the speak limit
+MAX_OUTPUT_CHARS = 10_000  # widths the sandbox lets a str method or filter ask for
 _LANG_RE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?")
 _TEMPLATE_NAME = "<template>"
 
@@ -140,8 +159,11 @@ def _environment() -> _HintEnvironment:
     env = _HintEnvironment(autoescape=False, undefined=StrictUndefined, auto_reload=False)
     env.filters["digits"] = digits
     env.filters["strftime"] = strftime
+    env.filters[LOOP_FILTER] = budget_step
     for name in (*_PADDING_FILTERS, "format"):
         env.filters[name] = _size_checked(name, env.filters[name])
+    for name in ALLOWED_FILTERS:
+        env.filters[name] = metered(env.filters[name])
     return env
 
 
@@ -160,6 +182,7 @@ class PromptSettings:
     playback_prefixes: tuple[str, ...] = DEFAULT_PLAYBACK_PREFIXES
     max_chars: int = MAX_SPEAK_CHARS
     default_language: str = "ru"
+    render_budget: RenderBudget = RenderBudget()
 
     def __post_init__(self) -> None:
         validate_engine(self.tts_engine)
@@ -197,13 +220,21 @@ def _template_line(exc: BaseException) -> int | None:
     return lines[-1] if lines else None
 
 
+#: the names a template may use (the policy refuses any other)
+FACT_NAMES = frozenset(HintFacts.sample().context())
+
+
+@functools.lru_cache(maxsize=256)
 def _compile(source: str) -> Template:
-    return _ENV.from_string(source)
+    """Parse, check against the hint language, then compile with budgeted loops.
+    HintTemplateRefused or TemplateSyntaxError otherwise (neither is cached)."""
+    tree: nodes.Template = _ENV.parse(source, _TEMPLATE_NAME)
+    check_template(tree, FACT_NAMES)
+    return _ENV.from_string(budget_loops(tree))
 
 
-def _render(template: Template, facts: HintFacts) -> str:
-    out = template.render(facts.context())
-    return out[:MAX_OUTPUT_CHARS]
+def _render(template: Template, facts: HintFacts, settings: PromptSettings) -> str:
+    return render_within(template, facts.context(), settings.render_budget)
 
 
 # Errors a template can raise while rendering: Jinja's own (undefined, security,
@@ -211,7 +242,17 @@ def _render(template: Template, facts: HintFacts) -> str:
 # A recursive macro ends in RecursionError, a giant allocation that slipped through in
 # MemoryError: both are a broken template too, never a crashed worker or CLI.
 _RENDER_ERRORS = (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, OverflowError,
-                  RecursionError, MemoryError)
+                  RecursionError, MemoryError, SyntaxError, HintTemplateRefused, RenderBudgetExceeded)
+
+
+def _fallback_reason(exc: BaseException) -> HintFallback:
+    if isinstance(exc, HintTemplateRefused):
+        return HintFallback.REFUSED
+    if isinstance(exc, RenderBudgetExceeded):
+        return HintFallback.OVER_BUDGET
+    if isinstance(exc, ValidationError):
+        return HintFallback.UNSPEAKABLE
+    return HintFallback.TEMPLATE_ERROR
 
 
 def validate_hint(hint: Hint, settings: PromptSettings | None = None, field: str = "rule.hint") -> None:
@@ -227,11 +268,13 @@ def validate_hint(hint: Hint, settings: PromptSettings | None = None, field: str
         return
     excerpt = hint.text if len(hint.text) <= 60 else hint.text[:57] + "..."
     try:
-        text = _render(_compile(hint.text), HintFacts.sample())
+        text = _render(_compile(hint.text), HintFacts.sample(), settings)
     except _RENDER_ERRORS as exc:
-        line = _template_line(exc)
+        line = exc.lineno if isinstance(exc, HintTemplateRefused) else _template_line(exc)
         where = f"line {line}: " if line else ""
         msg = exc.message if isinstance(exc, TemplateError) and exc.message else str(exc)
+        if isinstance(exc, HintTemplateRefused) and exc.lineno:
+            msg = msg.split(": ", 1)[1]  # the line is said once, in front
         raise ValidationError(f"{field}.text", excerpt, f"template error: {where}{msg}") from None
     if not sanitize_text(text, settings.max_chars):
         raise ValidationError(f"{field}.text", excerpt, "the template renders to nothing speakable")
@@ -242,25 +285,30 @@ def _default_template(path: Path) -> Template:
     return _compile(path.read_text(encoding="utf-8"))
 
 
-def _speak(text: str, settings: PromptSettings, *, fallback: bool = False) -> PromptAction:
+def _speak(text: str, settings: PromptSettings, *, reason: HintFallback | None = None) -> PromptAction:
     return PromptAction(kind=PromptKind.SPEAK, engine=settings.tts_engine, voice=settings.tts_voice,
-                        text=sanitize_text(text, settings.max_chars), fallback=fallback)
+                        text=sanitize_text(text, settings.max_chars), fallback=reason is not None,
+                        fallback_reason=reason)
 
 
-def default_action(language: str, facts: HintFacts, settings: PromptSettings, *, fallback: bool = False) -> PromptAction:
-    """The default hint for ``language`` (R6: "автоперезвон")."""
+def default_action(language: str, facts: HintFacts, settings: PromptSettings, *, fallback: bool = False,
+                   reason: HintFallback | None = None) -> PromptAction:
+    """The default hint for ``language`` (R6: "автоперезвон"); ``reason`` (or
+    ``fallback``) marks it as standing in for a rule's hint that failed."""
+    if fallback and reason is None:
+        reason = HintFallback.TEMPLATE_ERROR
     path = default_template_path(language, settings) or default_template_path(settings.default_language, settings)
     text = ""
     try:
         if path is None:
             raise FileNotFoundError(f"no default.{language}.j2 in {settings.templates_dir}")
-        text = sanitize_text(_render(_default_template(path), facts), settings.max_chars)
+        text = sanitize_text(_render(_default_template(path), facts, settings), settings.max_chars)
     except (OSError, UnicodeDecodeError, *_RENDER_ERRORS) as exc:
-        log.error("call %s: default hint for %r cannot be rendered (%s); using the built-in text",
-                  facts.call_uuid, language, exc)
+        log.error("task %s call %s: default hint for %r cannot be rendered (%s); using the built-in text",
+                  facts.task_id, facts.call_uuid, language, exc)
     if not text:
         text = BUILTIN_DEFAULTS.get(language.split("-")[0], BUILTIN_DEFAULTS["ru"])
-    return _speak(text, settings, fallback=fallback)
+    return _speak(text, settings, reason=reason)
 
 
 def render_hint(hint: Hint, facts: HintFacts, settings: PromptSettings | None = None) -> PromptAction:
@@ -272,11 +320,13 @@ def render_hint(hint: Hint, facts: HintFacts, settings: PromptSettings | None = 
         if hint.kind is HintKind.FILE:
             path = validate_playback_path(hint.text, settings.playback_prefixes)
             return PromptAction(kind=PromptKind.PLAYBACK, path=path)
-        text = sanitize_text(_render(_compile(hint.text), facts), settings.max_chars)
+        text = sanitize_text(_render(_compile(hint.text), facts, settings), settings.max_chars)
         if not text:
             raise ValidationError("hint.text", hint.text[:40], "rendered to nothing speakable")
         return _speak(text, settings)
     except (ValidationError, *_RENDER_ERRORS) as exc:
-        log.warning("call %s: rule %r: %s hint failed (%s: %s); speaking the default hint",
-                    facts.call_uuid, facts.rule, hint.kind.value, type(exc).__name__, exc)
-        return default_action(hint.language, facts, settings, fallback=True)
+        reason = HintFallback.BAD_FILE if hint.kind is HintKind.FILE else _fallback_reason(exc)
+        log.warning("task %s call %s: rule %r: %s hint failed (%s: %s: %s); speaking the default hint",
+                    facts.task_id, facts.call_uuid, facts.rule, hint.kind.value, reason.value,
+                    type(exc).__name__, exc)
+        return default_action(hint.language, facts, settings, reason=reason)
