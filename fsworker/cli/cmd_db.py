@@ -5,7 +5,7 @@ Rules: the database URL comes from ``--db``, else the configuration (``database.
 ``$FSWORKER_DB_URL``). Upgrades keep every row (revisions are additive), so operators
 run ``fsworker db upgrade`` after installing a new version, with workers running or not.
 The URL is printed only with its password removed. Upgrades pass the configuration's
-``[numbers] region`` to the revisions that rewrite stored numbers (0004);
+``[numbers] region`` to the revisions that rewrite stored numbers (0005);
 ``normalize-numbers`` does that rewrite again whenever the region is set or changed.
 """
 

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from fsworker.service.app import Service
     from fsworker.store import make_psycopg2_green
     from fsworker.store.errors import StoreUnavailableError
+    from fsworker.store.offhub import run_sqlite_off_hub
 
     config = load_config(args.config)
     apply_log_config(config.log, verbosity=args.verbose)
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers is not None:
         config = dataclasses.replace(config, worker=dataclasses.replace(config.worker, workers=args.workers))
     make_psycopg2_green()
+    run_sqlite_off_hub()
     try:
         # the embedded SQLite database is created and migrated; PostgreSQL is checked
         ensure_schema(config.database.url, number_region=config.numbers.region)

@@ -166,6 +166,14 @@ class NodeConfig:
                               doc="environment variable holding the ESL password")
     connect_timeout_s: float = _spec(5.0, _float(0.1, 120), doc="TCP connect + auth timeout")
     command_timeout_s: float = _spec(10.0, _float(0.1, 600), doc="api/bgapi reply timeout")
+    idle_timeout_s: float = _spec(60.0, _float(0.5, 3600),
+                                  doc="no complete frame for this long (HEARTBEAT comes every 20 s): probe with "
+                                      "api status; no reply within min(command_timeout_s, this) -> link reopened")
+    max_event_headers: int = _spec(2000, _int(100, 100_000),
+                                   doc="an event with more headers is dropped, logged and counted; the link stays")
+    event_backlog_mib: int = _spec(32, _int(1, 4096),
+                                   doc="wire bytes of events waiting for or in their handlers; past it, "
+                                       "reading pauses (TCP pushes back), nothing is dropped")
 
     def __post_init__(self) -> None:
         _validate_fields(self, "node")

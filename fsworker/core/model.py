@@ -30,6 +30,7 @@ MIN_CONCURRENCY, MAX_CONCURRENCY = 1, 5  # R10
 MAX_INTERVAL_S = 7 * 24 * 3600  # an interval longer than a week is a typo
 
 
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Employee:
     name: str

@@ -51,3 +51,30 @@ def validate_endpoint(value: object, field_name: str = "endpoint") -> str:
             "(letters, digits, . _ + - @ : = ; ~ and '/', no spaces, commas, pipes, braces or ':_:')",
         )
     return value
+
+
+# A recorded channel name redialled as its bare endpoint (``bare_endpoint``): no SIP URI
+# parameters ('=' ';' '~'), and nothing anywhere in it that ends a command, separates
+# endpoints or opens a variable block, even inside the parameters that are dropped.
+_BARE_ENDPOINT_RE = re.compile(r"[A-Za-z0-9_.+\-]+(/[A-Za-z0-9_.+\-@:]+)+")
+_RECORDED_HOSTILE_RE = re.compile(r"[\s,|{}\[\]\x00-\x1f\x7f]|:_:")
+
+
+def bare_endpoint(value: object, field_name: str = "endpoint") -> str:
+    """The endpoint a channel name the switch recorded dials, without its SIP URI
+    parameters: ``sofia/internal/669@host;fs_path=x`` -> ``sofia/internal/669@host``.
+
+    The parameters came from the remote side (a registration's contact, a proxy path)
+    and were true for that call only; they are dropped, never dialled. A name holding
+    dial-string or command syntax anywhere, parameters included, is refused: the event
+    data it came from is not to be trusted."""
+    limit = (
+        "a recorded channel name such as sofia/internal/101@pbx (letters, digits, . _ + - @ : "
+        "and '/'; SIP URI parameters after ';' are dropped; no spaces, commas, pipes, braces or ':_:')"
+    )
+    if not isinstance(value, str) or len(value) > 200 or _RECORDED_HOSTILE_RE.search(value):
+        raise ValidationError(field_name, value, limit)
+    bare = value.split(";", 1)[0]
+    if not _BARE_ENDPOINT_RE.fullmatch(bare):
+        raise ValidationError(field_name, value, limit)
+    return bare

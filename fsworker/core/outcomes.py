@@ -44,7 +44,7 @@ class TaskEndReason(enum.StrEnum):
     INVALID_NUMBER = "invalid_number"  #: D5: the customer number cannot be dialled
     NO_EMPLOYEE_CALLS_FOUND = "no_employee_calls_found"  #: R5e, nobody was tried
     #: D1 after numbers were normalised: another open task of the same customer goes on
-    #: with this task's lost calls (fsworker db normalize-numbers / migration 0004)
+    #: with this task's lost calls (fsworker db normalize-numbers / migration 0005)
     MERGED = "merged"
 
 

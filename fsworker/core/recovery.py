@@ -67,6 +67,27 @@ class Recovery:
         return "; ".join(parts)
 
 
+class AfterCut(enum.StrEnum):
+    """What to do with an employee and a customer leg whose ``uuid_bridge`` was in flight
+    when the link dropped (whether the switch ran it is unknown)."""
+
+    BRIDGED = "bridged"  #: the switch bridged them before the link dropped: follow the call
+    BRIDGE_AGAIN = "bridge_again"  #: both still up, not bridged together: send uuid_bridge again
+    GONE = "gone"  #: a leg hung up meanwhile: there is nothing to bridge
+
+
+def after_cut(employee_uuid: str, customer_uuid: str, employee: FoundLeg | None,
+              customer: FoundLeg | None) -> AfterCut:
+    """Decide from both legs as the switch describes them after the reconnect (None: the
+    leg is gone). Pure."""
+    if employee is None or customer is None:
+        return AfterCut.GONE
+    if (customer.bridged_us and customer.other_uuid == employee_uuid
+            and employee.bridged_us and employee.other_uuid == customer_uuid):
+        return AfterCut.BRIDGED
+    return AfterCut.BRIDGE_AGAIN
+
+
 def _int(value: object) -> int:
     try:
         return int(str(value))

@@ -19,10 +19,16 @@ Rules:
   BACKGROUND_JOB on the next link (FreeSWITCH fires it to every subscriber, not to the
   link that sent the job, so a job accepted before a cut completes after it); its
   ``get(timeout)`` still bounds the wait, and ``close()`` fails it.
-- The reader never runs user code: events go to a bounded backlog, a dispatcher hands
-  them to a bounded ``gevent.pool.Pool``; a failing handler is logged and counted.
+- The reader never runs user code: events go to a backlog bounded by count and by
+  bytes (``EventBacklog``: an event is held until its handlers are done), a dispatcher
+  hands them to a bounded ``gevent.pool.Pool``; a failing handler is logged and counted.
 - A malformed frame drops the link (the stream cannot be re-synchronised); a malformed
-  single event is logged and counted and the link stays.
+  single event, or one with more headers than ``max_event_headers``, is logged and
+  counted and the link stays.
+- Liveness is counted in complete frames, not bytes: a peer that drips bytes that
+  never finish a frame is not alive. A link with no frame for ``idle_timeout`` (the
+  switch sends HEARTBEAT every 20 s) is asked ``api status`` under a deadline; no
+  reply, and the link is dropped and reopened.
 """
 
 from __future__ import annotations
@@ -41,10 +47,10 @@ import gevent
 import gevent.event
 import gevent.lock
 import gevent.pool
-import gevent.queue
 import gevent.socket
 from greenswitch.esl import ESLProtocol
 
+from fsworker.esl.backlog import DEFAULT_MAX_BYTES, EventBacklog
 from fsworker.esl.proto import commands
 from fsworker.esl.proto.backoff import Backoff
 from fsworker.esl.proto.errors import (
@@ -57,6 +63,7 @@ from fsworker.esl.proto.errors import (
     LocalProtocolError,
     NotConnectedError,
     RemoteProtocolError,
+    TooManyHeadersError,
 )
 from fsworker.esl.proto.frames import (
     API_RESPONSE,
@@ -68,7 +75,7 @@ from fsworker.esl.proto.frames import (
     Event,
     Frame,
 )
-from fsworker.esl.proto.parser import NEED_DATA, Parser
+from fsworker.esl.proto.parser import DEFAULT_MAX_EVENT_HEADERS, NEED_DATA, Parser
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +106,10 @@ class ConnectionHooks:
 
     def malformed_event(self, exc: RemoteProtocolError) -> None: ...
 
+    def event_dropped(self, exc: TooManyHeadersError) -> None: ...
+
+    def watchdog_tripped(self, quiet_s: float) -> None: ...
+
     def reconnect_scheduled(self, attempt: int, delay: float) -> None: ...
 
 
@@ -109,6 +120,7 @@ class ConnectionStats:
     events_received: int = 0
     handler_errors: int = 0
     malformed_events: int = 0
+    oversized_events: int = 0
     links_opened: int = 0
     links_lost: int = 0
     watchdog_trips: int = 0
@@ -221,7 +233,7 @@ class _Link:
     dead: gevent.event.Event = field(default_factory=gevent.event.Event)
     alive: bool = True
     reader_busy: bool = False
-    last_rx: float = field(default_factory=time.monotonic)
+    last_frame: float = field(default_factory=time.monotonic)  #: when the last complete frame came
     reader: Any = None
     watchdog: Any = None
 
@@ -246,6 +258,8 @@ class ESLConnection(ESLProtocol):
         subscription: Subscription = DEFAULT_SUBSCRIPTION,
         pool_size: int = 100,
         backlog: int = 10_000,
+        backlog_bytes: int = DEFAULT_MAX_BYTES,
+        max_event_headers: int = DEFAULT_MAX_EVENT_HEADERS,
         hooks: ConnectionHooks | None = None,
     ) -> None:
         super().__init__()  # greenswitch: event_handlers registry and its flags
@@ -256,6 +270,7 @@ class ESLConnection(ESLProtocol):
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self.idle_timeout = idle_timeout
+        self.max_event_headers = max_event_headers
         self.backoff = backoff
         self.subscription = subscription
         self.hooks = hooks or ConnectionHooks()
@@ -266,7 +281,8 @@ class ESLConnection(ESLProtocol):
         self._durable_jobs: set[str] = set()  #: Job-UUIDs that outlive a dropped link
         self._waiters: dict[int, EventWaiter] = {}
         self._pool = gevent.pool.Pool(pool_size)
-        self._backlog: gevent.queue.Queue = gevent.queue.Queue(backlog)
+        self._backlog: EventBacklog[tuple[list[Handler], Event, str]] = EventBacklog(
+            max_events=backlog, max_bytes=backlog_bytes)
         self._connected = gevent.event.Event()
         self._closed = False
         self._supervisor: gevent.Greenlet | None = None
@@ -525,7 +541,7 @@ class ESLConnection(ESLProtocol):
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._links += 1
-        link = _Link(sock, self._links)
+        link = _Link(sock, self._links, Parser(max_event_headers=self.max_event_headers))
         link.reader = gevent.spawn(self._read_loop, link)
         try:
             try:
@@ -619,13 +635,34 @@ class ESLConnection(ESLProtocol):
             link.dead.wait(interval)
             if not link.alive:
                 return
-            if link.reader_busy:
-                continue  # the reader is waiting on our own backlog, not on the switch
-            idle = time.monotonic() - link.last_rx
-            if idle > self.idle_timeout:
+            if self._quiet(link) is None:
+                continue
+            # A whole period without a frame (FreeSWITCH's HEARTBEAT comes every 20 s):
+            # ask. The reply is a frame; bytes that never finish one do not count.
+            probe = min(self.command_timeout, self.idle_timeout)
+            try:
+                self._request(commands.api("status"), "api status", probe, link=link)
+            except CommandTimeoutError:
+                quiet = self._quiet(link)
+                if quiet is None:
+                    continue  # a frame came meanwhile, or the reader waits on our backlog
                 self.stats.watchdog_trips += 1
-                self._drop_link(link, f"watchdog: nothing received for {idle:.1f}s")
+                self.hooks.watchdog_tripped(quiet)
+                self._drop_link(link, f"watchdog: no complete frame for {quiet:.1f}s "
+                                      f"(idle_timeout {self.idle_timeout}s) and no reply to api status "
+                                      f"within {probe}s")
                 return
+            except ESLError:
+                return  # the link went down by itself
+
+    def _quiet(self, link: _Link) -> float | None:
+        """Seconds since the link's last complete frame when over ``idle_timeout``;
+        None while frames flow or the reader waits on our own backlog, not the switch."""
+        assert self.idle_timeout
+        if link.reader_busy:
+            return None
+        quiet = time.monotonic() - link.last_frame
+        return quiet if quiet > self.idle_timeout else None
 
     def _set_state(self, new: ConnectionState) -> None:
         old, self.state = self.state, new
@@ -644,12 +681,17 @@ class ESLConnection(ESLProtocol):
                 data = link.sock.recv(65536)
                 if not data:
                     break
-                link.last_rx = time.monotonic()
                 link.parser.feed(data)
                 while True:
-                    frame = link.parser.next_frame()
+                    try:
+                        frame = link.parser.next_frame()
+                    except TooManyHeadersError as exc:
+                        link.last_frame = time.monotonic()  # whole, and skipped: still in sync
+                        self._oversized(link, exc)
+                        continue
                     if frame is NEED_DATA:
                         break
+                    link.last_frame = time.monotonic()
                     self._on_frame(link, frame)  # type: ignore[arg-type]
         except RemoteProtocolError as exc:
             reason = f"malformed data: {exc}"
@@ -713,7 +755,8 @@ class ESLConnection(ESLProtocol):
         if handlers:
             link.reader_busy = True
             try:
-                self._backlog.put((handlers, ev, name))  # blocks only when the backlog is full
+                # Blocks only when the backlog is full (by count or bytes).
+                self._backlog.put((handlers, ev, name), len(frame.body))
             finally:
                 link.reader_busy = False
 
@@ -722,16 +765,37 @@ class ESLConnection(ESLProtocol):
         log.error("ESL %s:%s: malformed event dropped: %s", self.host, self.port, exc)
         self.hooks.malformed_event(exc)
 
+    def _oversized(self, link: _Link, exc: TooManyHeadersError) -> None:
+        self.stats.oversized_events += 1
+        log.error("ESL %s:%s: link #%s: event dropped, the link stays: %s",
+                  self.host, self.port, link.number, exc)
+        self.hooks.event_dropped(exc)
+
+    @property
+    def backlog(self) -> EventBacklog[tuple[list[Handler], Event, str]]:
+        """Events waiting for or in their handlers (for metrics and tests)."""
+        return self._backlog
+
     def _start_dispatcher(self) -> None:
         if self._dispatcher is None:
             self._dispatcher = gevent.spawn(self._dispatch_loop)
 
     def _dispatch_loop(self) -> None:
         while True:
-            handlers, ev, name = self._backlog.get()
-            self._pool.spawn(self._run_handlers, handlers, ev, name)  # waits for a free slot
+            (handlers, ev, name), size = self._backlog.get()
+            try:
+                self._pool.spawn(self._run_handlers, handlers, ev, name, size)  # waits for a free slot
+            except BaseException:
+                self._backlog.release(size)
+                raise
 
-    def _run_handlers(self, handlers: list[Handler], ev: Event, name: str) -> None:
+    def _run_handlers(self, handlers: list[Handler], ev: Event, name: str, size: int = 0) -> None:
+        try:
+            self._handle(handlers, ev, name)
+        finally:
+            self._backlog.release(size)
+
+    def _handle(self, handlers: list[Handler], ev: Event, name: str) -> None:
         for handler in handlers:
             try:
                 handler(ev)

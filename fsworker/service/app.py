@@ -29,7 +29,7 @@ from fsworker.core.outcomes import AttemptOutcome, HintFallback, SkipReason, Tas
 from fsworker.core.prompts import PromptSettings
 from fsworker.core.strategies import DialSettings
 from fsworker.esl.connection import ConnectionHooks, ConnectionState, ESLConnection, Subscription
-from fsworker.esl.proto.errors import ESLError
+from fsworker.esl.proto.errors import ESLError, RemoteProtocolError, TooManyHeadersError
 from fsworker.esl.proto.frames import Event
 from fsworker.service.api import CallbacksApi
 from fsworker.service.callflow import AttemptResult, CallFlow, FlowSettings
@@ -229,6 +229,15 @@ class _Hooks(ConnectionHooks):
     def handler_failed(self, event_name: str, exc: BaseException) -> None:
         self.node.service.metrics.handler_error("esl_handler")
 
+    def malformed_event(self, exc: RemoteProtocolError) -> None:
+        self.node.service.metrics.esl_event_dropped(self.node.name, "malformed")
+
+    def event_dropped(self, exc: TooManyHeadersError) -> None:
+        self.node.service.metrics.esl_event_dropped(self.node.name, "too_many_headers")
+
+    def watchdog_tripped(self, quiet_s: float) -> None:
+        self.node.service.metrics.esl_watchdog_trip(self.node.name)
+
 
 @dataclass(eq=False)
 class NodeRuntime:
@@ -275,7 +284,9 @@ class Service:
         self.observer = _Observer(self.metrics, self.webhooks, self.queue)
         numbers = cfg.numbers.plan
         self.intake = Intake(self.queue, self.catalog, clock=self.clock, observer=self.observer, numbers=numbers)
-        self.metrics.set_pending_source(lambda: self.queue.counts().pending)
+        self._pending: gevent.Greenlet | None = None
+        self._pending_last: int | None = None
+        self.metrics.set_pending_source(self._pending_tasks)
         flow_settings = FlowSettings(
             min_talk_s=cfg.callback.min_talk_s,
             customer_ring_timeout_s=cfg.callback.customer_ring_timeout_s,
@@ -286,6 +297,8 @@ class Service:
             conn = ESLConnection(
                 node_cfg.host, node_cfg.port, node_cfg.password(self.environ),
                 connect_timeout=node_cfg.connect_timeout_s, command_timeout=node_cfg.command_timeout_s,
+                idle_timeout=node_cfg.idle_timeout_s, max_event_headers=node_cfg.max_event_headers,
+                backlog_bytes=node_cfg.event_backlog_mib * 1024 * 1024,
                 subscription=Subscription(events=SUBSCRIBED_EVENTS),
             )
             node = NodeRuntime(
@@ -387,12 +400,35 @@ class Service:
         emp = self.catalog().employee_by_endpoint.get(endpoint)
         return emp.name if emp else None
 
+    def _pending_tasks(self) -> int:
+        """For the scrape: the count is asked in its own greenlet; the scrape waits for
+        it only briefly, and only for the first count. A database held by another
+        process's lock never holds up /metrics: the last count is served meanwhile."""
+        job = self._pending
+        if job is None or job.ready():
+            job = self._pending = gevent.spawn(self._count_pending)
+            if self._pending_last is None:
+                job.join(timeout=0.05)  # a free database answers in a few ms
+            else:
+                gevent.sleep(0)  # let a free database answer this scrape already
+        if self._pending_last is None:
+            raise StoreError("the pending task count is not known yet (database busy or away)")
+        return self._pending_last
+
+    def _count_pending(self) -> None:
+        try:
+            self._pending_last = self.queue.counts().pending
+        except StoreError as exc:
+            log.warning("metrics: pending task count failed: %s", exc)
+
     def _db_probe(self) -> ProbeResult:
         try:
             self.queue.counts()
             return ProbeResult(ok=True)
         except StoreError as exc:
-            return ProbeResult(ok=False, detail={"error": str(exc)})
+            # /healthz is JSON of mappings; the message stays in the log, not on the wire.
+            log.warning("health: database probe failed: %s", exc)
+            return ProbeResult(ok=False, detail={"error": type(exc).__name__})
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self, *, metrics: bool = True) -> None:

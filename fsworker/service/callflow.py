@@ -16,6 +16,10 @@ Rules:
   exception: a bridged call interrupted by shutdown (``LeaveBridgedUp``) keeps talking,
   and the next worker adopts it (recovery.py). Legs whose originate result was lost
   with the link are hung up by their ``fsw_attempt_id`` tag once the link is back.
+- A link that drops with ``uuid_bridge`` in flight does not end the attempt: the
+  customer may have answered. Once the link is back both legs are looked at on the
+  switch (``uuid_dump``): bridged already, the call is followed; both up, they are
+  bridged again; a leg gone, the attempt ends as before.
 - ``adopt`` follows a bridged call a lost worker left up: it dials nothing.
 """
 
@@ -32,11 +36,11 @@ from fsworker.core.errors import FsworkerError, ValidationError
 from fsworker.core.numbers import validate_number
 from fsworker.core.outcomes import AttemptOutcome
 from fsworker.core.prompts import PromptAction
-from fsworker.core.recovery import FoundLeg
+from fsworker.core.recovery import AfterCut, FoundLeg, after_cut, parse_dump
 from fsworker.core.strategies import DialPlan, DialStep
 from fsworker.esl.connection import ESLConnection
 from fsworker.esl.proto import commands
-from fsworker.esl.proto.errors import ESLError
+from fsworker.esl.proto.errors import ConnectionLostError, ESLError, NotConnectedError
 from fsworker.service.legs import LOST_WITH_LINK, AttemptLegs, LegState, LegWatcher
 
 log = logging.getLogger(__name__)
@@ -59,6 +63,7 @@ class FlowSettings:
     command_timeout_s: float = 10.0
     job_grace_s: float = 15.0  #: wait for BACKGROUND_JOB this long past the ring timeout
     max_cleanup_wait_s: float = 300.0  #: how long legs wait for a dropped link to hang them up
+    relink_wait_s: float = 30.0  #: how long a bridge cut with the link waits for it to come back
 
 
 class LeaveBridgedUp(gevent.GreenletExit):
@@ -338,7 +343,7 @@ class CallFlow:
             return AttemptResult(outcome=AttemptOutcome.EMPLOYEE_HUNG_UP_DURING_HINT,
                                  detail="employee hung up before the bridge", customer_uuid=customer, **base)
         legs.bridge_requested = True
-        reply = self.conn.api("uuid_bridge", f"{employee} {customer}", timeout=s.command_timeout_s).strip()
+        reply = self._bridge(employee, customer, legs, tag)
         if not reply.startswith("+OK"):
             log.warning("%s: uuid_bridge %s %s failed: %s", tag, employee, customer, reply)
             return AttemptResult(outcome=AttemptOutcome.SWITCH_ERROR, detail=f"uuid_bridge: {reply}",
@@ -357,6 +362,36 @@ class CallFlow:
         return AttemptResult(outcome=outcome, detail=f"talk {talk_s:.1f}s", customer_uuid=customer, talk_s=talk_s, **base)
 
     # -- pieces --------------------------------------------------------------------
+    def _bridge(self, employee: str, customer: str, legs: AttemptLegs, tag: str) -> str:
+        """``uuid_bridge``'s reply; when the link drops with it in flight, the reply
+        that the legs (re-checked on the new link) call for."""
+        s = self.settings
+        try:
+            return self.conn.api("uuid_bridge", f"{employee} {customer}", timeout=s.command_timeout_s).strip()
+        except (ConnectionLostError, NotConnectedError) as exc:
+            log.warning("%s: link lost with uuid_bridge %s %s in flight (%s); re-checking both legs once it is back",
+                        tag, employee, customer, exc)
+        if not self.conn.wait_connected(s.relink_wait_s):
+            raise ConnectionLostError(f"uuid_bridge {employee} {customer}: link not back within {s.relink_wait_s}s")
+        found = [parse_dump(self.conn.api("uuid_dump", f"{uuid} json", timeout=s.command_timeout_s))
+                 for uuid in (employee, customer)]
+        action = after_cut(employee, customer, *found)
+        if action is AfterCut.GONE:
+            gone = [uuid for uuid, leg in zip((employee, customer), found, strict=True) if leg is None]
+            log.warning("%s: after the reconnect leg %s is gone; not bridging", tag, ", ".join(gone))
+            return f"-ERR leg {', '.join(gone)} hung up while the link was down"
+        if action is AfterCut.BRIDGED:
+            log.info("%s: the switch bridged employee %s with customer %s before the link dropped; following the call",
+                     tag, employee, customer)
+            for uuid, leg in zip((employee, customer), found, strict=True):
+                st = legs.leg(uuid)
+                st.answered_us = st.answered_us or leg.answered_us  # type: ignore[union-attr]
+                st.bridged_us = st.bridged_us or leg.bridged_us  # type: ignore[union-attr]
+            return "+OK"
+        log.info("%s: employee %s and customer %s still up after the reconnect; bridging them again",
+                 tag, employee, customer)
+        return self.conn.api("uuid_bridge", f"{employee} {customer}", timeout=s.command_timeout_s).strip()
+
     def _forget_job(self, job) -> None:  # noqa: ANN001 - BackgroundJob
         try:
             job.get(0.001)  # its finally un-registers the job

@@ -176,6 +176,12 @@ class Metrics:
                                      ["node"], registry=r)
         self._esl_events = Counter("fsworker_esl_events_total", "ESL events received, by node and event name",
                                    ["node", "event"], registry=r)
+        self._esl_dropped = Counter("fsworker_esl_events_dropped_total",
+                                    "ESL events dropped with the link kept (malformed, too_many_headers)",
+                                    ["node", "reason"], registry=r)
+        self._esl_watchdog = Counter("fsworker_esl_watchdog_trips_total",
+                                     "ESL links declared dead: no complete frame and no reply to the probe",
+                                     ["node"], registry=r)
         self._esl_cmd = Histogram("fsworker_esl_command_duration_seconds",
                                   "ESL command round trip (send to reply), by node and command verb",
                                   ["node", "command"], buckets=COMMAND_BUCKETS, registry=r)
@@ -276,6 +282,13 @@ class Metrics:
 
     def esl_event(self, node: str, event_name: str) -> None:
         self._esl_events.labels(node=node, event=event_label(event_name)).inc()
+
+    def esl_event_dropped(self, node: str, reason: str) -> None:
+        """An event dropped with the link kept; ``reason`` is a fixed code name."""
+        self._esl_dropped.labels(node=node, reason=reason).inc()
+
+    def esl_watchdog_trip(self, node: str) -> None:
+        self._esl_watchdog.labels(node=node).inc()
 
     def esl_command(self, node: str, command: str, seconds: float) -> None:
         """Record one command's round trip; ``command`` is the command line or a verb."""

@@ -14,7 +14,9 @@ Rules (D3, R10, R16):
 - A task whose customer has an attempt in flight is not claimed; the unique index
   ``uq_attempts_in_flight`` makes that a database guarantee, not just a filter.
 - Expired leases are reaped first: the in-flight attempt ends ``lease_lost``, its slot
-  is freed and an active task becomes due again at once.
+  is freed and an active task becomes due again at once, under the next attempt
+  number: a number an attempt row holds is never handed out again
+  (``uq_attempts_task_no``; history and webhooks identify attempts by it).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, exists, insert, not_, select, text, update
+from sqlalchemy import Connection, and_, exists, func, insert, not_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from fsworker.core.outcomes import AttemptOutcome, TaskStatus
@@ -267,6 +269,7 @@ def reap_expired(conn: Connection, now: datetime) -> list[int]:
         conn.execute(
             update(t.rule_slots).where(t.rule_slots.c.attempt_id.in_(attempt_ids)).values(attempt_id=None, task_id=None)
         )
+    skip_used_attempt_numbers(conn, ids)
     active = t.tasks.c.status == TaskStatus.ACTIVE.value
     conn.execute(
         update(t.tasks)
@@ -280,6 +283,23 @@ def reap_expired(conn: Connection, now: datetime) -> list[int]:
     for task_id in ids:
         log.warning("task %s: lease expired, attempt ended lease_lost, task due again", task_id)
     return ids
+
+
+def skip_used_attempt_numbers(conn: Connection, task_ids: list[int]) -> None:
+    """Move each open task's next attempt number past the numbers its kept attempt
+    rows hold. An attempt that ended without the task being finished (a lost lease, a
+    release with the customer bridged) has used its number: it may have rung or
+    reached the customer, so it counts as an attempt, and the retry comes as the next."""
+    used = (
+        select(func.max(t.attempts.c.attempt_no))
+        .where(t.attempts.c.task_id == t.tasks.c.id)
+        .scalar_subquery()
+    )
+    conn.execute(
+        update(t.tasks)
+        .where(t.tasks.c.id.in_(task_ids), t.tasks.c.status != TaskStatus.DONE.value, used >= t.tasks.c.attempt_no)
+        .values(attempt_no=used + 1)
+    )
 
 
 def _claimed(r: dict) -> ClaimedTask:  # type: ignore[type-arg]

@@ -3,8 +3,10 @@
 Rules: ``make_engine`` is the only place an engine is created, so every connection gets
 the same settings: PostgreSQL in UTC, connections recycled; SQLite in WAL mode with a
 busy timeout, foreign keys on, and every transaction opened with ``BEGIN IMMEDIATE`` so
-a read-then-write (the claim) cannot be interleaved with another writer. Passwords never
-appear in logs or errors: use ``redact_url``.
+a read-then-write (the claim) cannot be interleaved with another writer; in the gevent
+worker its calls run off the hub (``offhub.py``), so a lock held by another process
+stalls only the greenlet that waits for it. Passwords never appear in logs or errors:
+use ``redact_url``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from fsworker.core.errors import ValidationError
+from fsworker.store import offhub
 from fsworker.store.redact import ambiguous_userinfo, redact_db_url
 
 log = logging.getLogger(__name__)
@@ -56,9 +59,17 @@ def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
         return engine
     if backend == "sqlite":
         engine = create_engine(parsed, echo=echo, connect_args={"check_same_thread": False})
+        if offhub.is_enabled():
+            _connect_off_hub(engine)
         _install_sqlite_hooks(engine)
         return engine
     raise ValidationError("database.url", redact_url(url), "postgresql://... or sqlite:///path")
+
+
+def _connect_off_hub(engine: Engine) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return offhub.connect(dialect.loaded_dbapi.connect, *cargs, **cparams)
 
 
 def _install_sqlite_hooks(engine: Engine) -> None:

@@ -33,13 +33,13 @@ def alembic_config(url: str, stdout: io.TextIOBase | None = None, *, number_regi
     # '%' is interpolation syntax in ConfigParser.
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["fsworker_url"] = url
-    # [numbers] region, for revisions that rewrite stored numbers (0004)
+    # [numbers] region, for revisions that rewrite stored numbers (0005)
     cfg.attributes["number_region"] = number_region
     return cfg
 
 
 def upgrade(url: str, revision: str = "head", *, number_region: str | None = None) -> None:
-    """``number_region``: the configuration's [numbers] region, so migration 0004 can
+    """``number_region``: the configuration's [numbers] region, so migration 0005 can
     normalise the numbers already stored (None: they are kept as written)."""
     log.info("migrating %s up to %s", redact_url(url), revision)
     with translate_errors(redact_url(url)):

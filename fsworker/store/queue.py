@@ -33,6 +33,7 @@ from fsworker.store.claim import (
     claim_stepwise,
     finish_pg,
     reap_expired,
+    skip_used_attempt_numbers,
 )
 from fsworker.store.codec import lost_call_from_json, lost_call_to_json
 from fsworker.store.errors import LeaseLostError, NotFoundError
@@ -383,6 +384,8 @@ class TaskQueue(StoreBase):
                         detail="released at shutdown with the customer bridged"))
                 conn.execute(t.attempts.delete().where(t.attempts.c.id.in_(
                     [i for i in attempt_ids if i not in talked])))
+                if talked:
+                    skip_used_attempt_numbers(conn, [task_id])
             values: dict[str, object] = {"lease_owner": None, "lease_expires_at": None}
             if recover_legs:
                 values["recover_legs"] = True

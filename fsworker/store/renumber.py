@@ -1,5 +1,5 @@
 """Stored numbers rewritten to their identity under a region, and the open tasks that
-turn out to be one customer merged (D1). Run by migration 0004 and by ``fsworker db
+turn out to be one customer merged (D1). Run by migration 0005 and by ``fsworker db
 normalize-numbers`` (after ``[numbers] region`` is set or changed).
 
 Rules:

@@ -281,6 +281,8 @@ attempts = Table(
     # so a worker that dies during the talk leaves the fact that the customer was reached.
     Column("bridged_at", UTCDateTime, nullable=True),
     Index("ix_attempts_started_at", "started_at"),
+    # Attempt numbers name attempts in history and webhooks: never two alike (rev 0004).
+    Index("uq_attempts_task_no", "task_id", "attempt_no", unique=True),
     # At most one attempt in flight per customer number, whatever the tasks say.
     Index(
         "uq_attempts_in_flight",

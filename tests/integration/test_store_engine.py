@@ -69,3 +69,45 @@ def test_psycopg2_green_lets_other_greenlets_run(pg_url: str) -> None:
     # only when the wait callback is installed; without it the whole process blocks.
     assert ticks("plain") <= 1
     assert ticks("green") >= 10
+
+
+OFF_HUB_SCRIPT = """
+import sqlite3, sys, time
+import gevent
+from fsworker.store import migrate
+from fsworker.store.offhub import run_sqlite_off_hub
+from fsworker.store.queue import TaskQueue
+
+path = sys.argv[1]
+url = "sqlite:///" + path
+migrate.upgrade(url)
+if sys.argv[2] == "off-hub":
+    run_sqlite_off_hub()
+queue = TaskQueue(url)
+other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+other.execute("BEGIN EXCLUSIVE")  # another process's import or backup
+ticks = []
+ticker = gevent.spawn(lambda: [ticks.append(time.monotonic()) or gevent.sleep(0.05) for _ in range(100)])
+waiting = gevent.spawn(queue.counts)
+gevent.sleep(0.01)
+started = time.monotonic()
+gevent.spawn_later(1.0, other.execute, "COMMIT")
+counts = waiting.get(timeout=15)
+ticker.kill()
+during = [t for t in ticks if started <= t <= started + 0.9]
+print(len(during), counts.pending)
+"""
+
+
+def test_sqlite_waits_on_a_lock_off_the_hub(tmp_path: Path) -> None:
+    """With ``run_sqlite_off_hub`` a store call waiting on another connection's lock
+    lets every other greenlet run. (Without it the hub stands still for the whole busy
+    timeout: the COMMIT scheduled here would never run and the call would fail.)"""
+    def run(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", OFF_HUB_SCRIPT, str(tmp_path / f"{mode}.sqlite3"), mode],
+                             capture_output=True, text=True, timeout=60, check=True)
+        ticks, pending = out.stdout.split()
+        assert pending == "0"
+        return int(ticks)
+
+    assert run("off-hub") >= 10  # ~18 ticks of 50 ms in 0.9 s

@@ -59,3 +59,27 @@ def test_downgrade_upgrade_keeps_tasks(empty_url: str) -> None:
     assert view.customer_number == "+79160000001" and view.lost_call_uuids == ("c1",)
     assert [c.task_id for c in queue.claim_due("w", now=T0)] == [task_id]
     queue.close()
+
+
+def test_upgrade_renumbers_attempts_numbered_alike(empty_url: str) -> None:
+    """Before 0004 a lost lease retried under the same number; the upgrade renumbers
+    such attempts in the order they were made and moves the task's next number on."""
+    migrate.upgrade(empty_url, "0003")
+    engine = make_engine(empty_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tasks (id, customer_number, rule_name, status, attempt_no, due_at, created_at)"
+                          " VALUES (1, '+79160000001', 'r', 'pending', 1, :t, :t),"
+                          " (2, '+79160000002', 'r', 'pending', 2, :t, :t)"), {"t": T0})
+        for aid, task, no, outcome in ((1, 1, 1, "lease_lost"), (2, 1, 1, "lease_lost"), (3, 2, 1, "customer_busy")):
+            conn.execute(text("INSERT INTO attempts (id, task_id, attempt_no, customer_number, worker, started_at,"
+                              " ended_at, outcome, detail) VALUES (:id, :task, :no, '+7', 'w', :t, :t, :o, '')"),
+                         {"id": aid, "task": task, "no": no, "t": T0, "o": outcome})
+    engine.dispose()
+    migrate.upgrade(empty_url)
+    engine = make_engine(empty_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, attempt_no FROM attempts ORDER BY id")).all()
+        tasks = conn.execute(text("SELECT id, attempt_no FROM tasks ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [(1, 1), (2, 2), (3, 1)]
+    assert [tuple(r) for r in tasks] == [(1, 3), (2, 2)]

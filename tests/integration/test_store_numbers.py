@@ -1,5 +1,5 @@
 """Numbers stored in several spellings become one E.164 identity (issue 12): migration
-0004 through ``fsworker db upgrade``, ``fsworker db normalize-numbers``, and the
+0005 through ``fsworker db upgrade``, ``fsworker db normalize-numbers``, and the
 identity the store then enforces (D1, R17, R18) — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def stores(empty_url: str) -> Iterator[tuple[Repository, TaskQueue]]:
 
 
 def _seed_spellings(repo: Repository, queue: TaskQueue) -> dict[str, int]:
-    """A revision-0003 database as fsworker before regions left it: one customer's
+    """A revision-0004 database as fsworker before regions left it: one customer's
     number in three spellings, three open tasks for them, attempts on each."""
     repo.add(Employee(name="alice", endpoints=("user/101",)))
     repo.add(VirtualNumber(number="74950000000", description="written without +"))
@@ -78,7 +78,7 @@ def _seed_spellings(repo: Repository, queue: TaskQueue) -> dict[str, int]:
 
 
 def test_db_upgrade_normalises_numbers_and_merges_one_customers_tasks(empty_url: str, ru_config: str) -> None:
-    migrate.upgrade(empty_url, "0003")
+    migrate.upgrade(empty_url, "0004")
     repo, queue = Repository(empty_url), TaskQueue(empty_url)
     ids = _seed_spellings(repo, queue)
     assert len([x for x in queue.list_tasks() if x.status is not TaskStatus.DONE]) == 3
@@ -116,8 +116,8 @@ def test_db_upgrade_normalises_numbers_and_merges_one_customers_tasks(empty_url:
     out = _cli_out(["-c", ru_config, "--db", empty_url, "db", "normalize-numbers"])
     assert "0 number(s) rewritten" in out and "0 open task(s) merged" in out
 
-    # downgrade: values 0003 does not know are mapped, numbers stay E.164
-    migrate.downgrade(empty_url, "0003")
+    # downgrade: values 0004 does not know are mapped, numbers stay E.164
+    migrate.downgrade(empty_url, "0004")
     engine = make_engine(empty_url)
     with engine.connect() as conn:
         reasons = conn.execute(select(t.tasks.c.end_reason).where(t.tasks.c.id.in_(merged))).scalars().all()
@@ -138,7 +138,7 @@ def _cli_out(argv: list[str]) -> str:
 
 
 def test_upgrade_without_region_keeps_numbers_as_written(empty_url: str, tmp_path: Path) -> None:
-    migrate.upgrade(empty_url, "0003")
+    migrate.upgrade(empty_url, "0004")
     repo, queue = Repository(empty_url), TaskQueue(empty_url)
     _seed_spellings(repo, queue)
     empty = tmp_path / "empty.toml"

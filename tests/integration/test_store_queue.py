@@ -117,10 +117,12 @@ def test_heartbeat_extends_and_unrenewed_lease_comes_back(repo: Repository, queu
     assert queue.claim_due("w2", now=T0 + timedelta(seconds=40)) == []
     # w1 dies; not renewed, the lease expires and the task comes back to w2.
     [again] = queue.claim_due("w2", now=T0 + timedelta(seconds=51), lease_seconds=30)
-    assert again.task_id == task_id and again.attempt_no == 1 and again.attempt_id != c.attempt_id
+    # The lost attempt may have rung the customer: it keeps its number, the retry is #2.
+    assert again.task_id == task_id and again.attempt_no == 2 and again.attempt_id != c.attempt_id
     view = queue.get_task(task_id)
     assert view.lease_owner == "w2"
     assert [a.outcome for a in view.attempts] == [AttemptOutcome.LEASE_LOST, None]
+    assert [a.attempt_no for a in view.attempts] == [1, 2]
     # The dead worker, if it wakes up, learns it lost the task and cannot finish it.
     assert queue.heartbeat("w1", [task_id], now=T0 + timedelta(seconds=52)).lost == {task_id}
     with pytest.raises(LeaseLostError):
@@ -173,6 +175,29 @@ def test_release_gives_back_without_counting(repo: Repository, queue: TaskQueue)
     assert view.status is TaskStatus.PENDING and view.attempts == () and view.attempt_no == 1
     [c] = queue.claim_due("w2", now=T0)  # slot freed too (cap 1)
     assert c.task_id == task_id and c.attempt_no == 1
+
+
+def test_attempt_numbers_stay_unique_per_task(repo: Repository, queue: TaskQueue) -> None:
+    repo.add_rule(rule("r", intervals=(0, 60)))
+    task_id = queue.create_task(customer_number="+79160000001", rule_name="r", due_at=T0)
+    # Lost twice mid-call (reaped by the next claim, then explicitly), then a release
+    # with the customer bridged: every kept attempt has its own number.
+    queue.claim_due("w1", now=T0, lease_seconds=10)
+    [c2] = queue.claim_due("w2", now=T0 + timedelta(seconds=11), lease_seconds=10)
+    assert queue.reap_expired(now=T0 + timedelta(seconds=22)) == [task_id]
+    [c3] = queue.claim_due("w3", now=T0 + timedelta(seconds=23))
+    assert queue.mark_bridged(task_id, "w3", at=T0 + timedelta(seconds=24))
+    assert queue.release(task_id, "w3", now=T0 + timedelta(seconds=25), recover_legs=True)
+    [c4] = queue.claim_due("w4", now=T0 + timedelta(seconds=26))
+    assert (c2.attempt_no, c3.attempt_no, c4.attempt_no) == (2, 3, 4)
+    queue.finish_attempt(task_id, "w4", outcome=AttemptOutcome.CUSTOMER_BUSY, next_due=T0 + minutes(5),
+                         now=T0 + minutes(1))
+    assert queue.get_task(task_id).attempt_no == 5
+    assert [a.attempt_no for a in queue.get_task(task_id).attempts] == [1, 2, 3, 4]
+    # The database refuses a second attempt numbered alike, whatever the code does.
+    with pytest.raises(IntegrityError), queue.engine.begin() as conn:
+        conn.execute(insert(t.attempts).values(task_id=task_id, attempt_no=2, customer_number="+79160000001",
+                                               worker="evil", started_at=T0, ended_at=T0, detail=""))
 
 
 def test_two_attempts_for_one_customer_never_in_flight(repo: Repository, queue: TaskQueue) -> None:

@@ -26,9 +26,10 @@ class TinyBackend(MinimalBackend):
         self.gate = gevent.event.Event()
         self.channels: set[str] = set()
         self.sendmsgs: list[tuple[str, dict[str, str], bytes]] = []
+        self.hang: set[str] = set()  #: api commands that wait for ``gate`` like ``slow``
 
     def api(self, command: str, arg: str) -> str:
-        if command == "slow":
+        if command == "slow" or command in self.hang:
             self.gate.wait()
             return "+OK slow\n"
         return super().api(command, arg)

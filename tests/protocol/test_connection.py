@@ -208,10 +208,12 @@ def test_connection_killed_fails_waiters_and_recovers(fake, make_conn):
     assert conn.api("echo", "ok") == "ok"
 
 
-def test_watchdog_reconnects_a_silent_link(fake, make_conn):
+def test_watchdog_reconnects_a_silent_link(fake, backend, make_conn):
+    backend.hang.add("status")  # silent, and deaf to the watchdog's probe
     conn = make_conn(idle_timeout=0.3)
     conn.connect()
     assert wait_until(lambda: conn.stats.watchdog_trips >= 1, 2.0)
+    backend.hang.clear()
     assert wait_until(lambda: fake.connections_accepted >= 2 and conn.is_connected, 2.0)
     assert conn.api("echo", "alive") == "alive"
 

@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from fsworker.core.recovery import Action, FoundLeg, RecoveryError, decide, parse_channel_uuids, parse_dump
+from fsworker.core.recovery import (
+    Action,
+    AfterCut,
+    FoundLeg,
+    RecoveryError,
+    after_cut,
+    decide,
+    parse_channel_uuids,
+    parse_dump,
+)
 
 
 def dump(uuid: str, *, task: str | None = "7", role: str = "employee", bridged: int = 0, other: str | None = None,
@@ -75,3 +84,15 @@ def test_only_employee_legs_are_hung_up_and_the_attempt_goes_on() -> None:
 def test_customer_bridged_to_a_leg_not_of_the_task_is_not_adopted() -> None:
     r = decide([leg("c1", "customer", bridged=9, other="someone-else")])
     assert r.action is Action.HANG_UP_COUNT
+
+
+def test_after_a_cut_during_uuid_bridge_the_legs_decide() -> None:
+    emp, cust = leg("e", "employee"), leg("c", "customer")
+    assert after_cut("e", "c", emp, cust) is AfterCut.BRIDGE_AGAIN
+    assert after_cut("e", "c", None, cust) is AfterCut.GONE
+    assert after_cut("e", "c", emp, None) is AfterCut.GONE
+    both = (leg("e", "employee", bridged=5, other="c"), leg("c", "customer", bridged=5, other="e"))
+    assert after_cut("e", "c", *both) is AfterCut.BRIDGED
+    # bridged, but to someone else: bridge ours together
+    elsewhere = leg("c", "customer", bridged=5, other="x")
+    assert after_cut("e", "c", both[0], elsewhere) is AfterCut.BRIDGE_AGAIN

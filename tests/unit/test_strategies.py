@@ -137,7 +137,24 @@ def test_last_attempted_nobody_tried_is_no_employee_calls():
     assert "44cd0ee5" in str(ei.value)
 
 
+def test_last_attempted_stranger_is_redialled_as_bare_endpoint_without_sip_parameters():
+    """A recorded channel name's SIP URI parameters described that call's route: a
+    stranger is rung again on the bare endpoint, never with them; an employee whose
+    contact carried them is still found by the bare name."""
+    stranger = RungLeg(uuid="s", endpoint="sofia/internal/669@10.0.0.9:5060;fs_path=x;transport=tcp",
+                       destination="669", ring_group=0)
+    boris = RungLeg(uuid="b", endpoint="user/102;fs_path=x", destination="102", ring_group=1)
+    p = plan(StrategyKind.LAST_ATTEMPTED, lost(rung=(stranger, boris)))
+    assert p.endpoints == [("sofia/internal/669@10.0.0.9:5060",),
+                           ("sofia/internal/669@10.0.0.9:5060", U.format(102))]
+    assert all(";" not in ep and "=" not in ep for step in p.endpoints for ep in step)
+
+
 @pytest.mark.parametrize("hostile", [
+    "sofia/internal/101;fs_path=a,sofia/gateway/x/900",
+    "sofia/internal/101;x={origination_uuid=1}",
+    "sofia/internal/101;x=1 exit",
+    "sofia/internal/101=x;y",
     "sofia/internal/101,sofia/gateway/x/900",
     "sofia/internal/101}",
     "{origination_caller_id_number=1}user/101",

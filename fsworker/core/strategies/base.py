@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from fsworker.core.errors import FsworkerError, ValidationError
-from fsworker.core.numbers import validate_endpoint, validate_number
+from fsworker.core.numbers import bare_endpoint, validate_endpoint, validate_number
 from fsworker.core.outcomes import AttemptOutcome
 
 if TYPE_CHECKING:
@@ -97,6 +97,14 @@ def checked_endpoint(value: object, field: str = "endpoint") -> str:
     """``validate_endpoint`` re-raised as a strategy error the flow can record."""
     try:
         return validate_endpoint(value, field)
+    except ValidationError as exc:
+        raise InvalidEndpointError(exc.field, exc.value, exc.limit) from exc
+
+
+def checked_recorded_endpoint(value: object, field: str = "endpoint") -> str:
+    """``bare_endpoint`` re-raised as a strategy error the flow can record."""
+    try:
+        return bare_endpoint(value, field)
     except ValidationError as exc:
         raise InvalidEndpointError(exc.field, exc.value, exc.limit) from exc
 
@@ -271,13 +279,14 @@ def redial_endpoint(recorded: str, employee: str | None, catalog: Catalog, field
     """How to ring again someone the switch rang: a known employee through their
     configured endpoint (a registered phone's contact in the recorded channel name can
     change; the configured ``user/101`` keeps working), preferring the configured one
-    that matches what was rung; anyone else through the recorded endpoint."""
-    checked_endpoint(recorded, field)  # a hostile recorded endpoint fails loudly either way
+    that matches what was rung; anyone else through the recorded endpoint, bare: SIP URI
+    parameters (``;fs_path=...``) are dropped (``bare_endpoint``)."""
+    recorded = checked_recorded_endpoint(recorded, field)  # a hostile one fails loudly either way
     emp = catalog.employee_by_name.get(employee) if employee else None
     if emp is None:
         emp = catalog.employee_by_endpoint.get(recorded) or catalog.employee_by_endpoint.get(_dehost(recorded))
     if emp is None:
-        return checked_endpoint(recorded, field)
+        return recorded
     configured = employee_endpoints(emp)
     for match in (lambda ep: ep == recorded, lambda ep: _dehost(ep) == _dehost(recorded),
                   lambda ep: _user(ep) == _user(recorded)):

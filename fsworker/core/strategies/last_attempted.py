@@ -6,6 +6,9 @@ Rules:
   actually rang (e.g. "sofia/internal/101@127.0.0.1:5072"), first occurrence wins.
   Every endpoint is validated; a hostile one fails the plan (``InvalidEndpointError``)
   rather than being skipped, because it means the event data is not trustworthy.
+  Someone who is not a configured employee is rung as the bare endpoint of the recorded
+  channel name: SIP URI parameters (``sofia/internal/669@host;fs_path=x``) described
+  that call's route and are never dialled again.
 - Steps: 1 endpoint, then the first 2 at once, then 3, ... up to the width W. With more
   tried endpoints than W the window slides on by one (e.g. W=3, five tried:
   [1], [1,2], [1,2,3], [2,3,4], [3,4,5]), so everyone tried is rung at least once and
@@ -28,7 +31,7 @@ from fsworker.core.strategies.base import (
     DialStep,
     NoEmployeeCalls,
     Strategy,
-    checked_endpoint,
+    checked_recorded_endpoint,
     dedupe,
     redial_endpoint,
 )
@@ -47,7 +50,7 @@ def tried_endpoints(call: LostCall, catalog: Catalog | None = None) -> tuple[str
         for leg in group:
             field = f"call[{call.call_uuid}].rung[{leg.uuid}].endpoint"
             if catalog is None:
-                eps.append(checked_endpoint(leg.endpoint, field))
+                eps.append(checked_recorded_endpoint(leg.endpoint, field))
             else:
                 eps.append(redial_endpoint(leg.endpoint, leg.employee, catalog, field))
     return dedupe(eps)

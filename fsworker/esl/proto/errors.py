@@ -32,6 +32,22 @@ class FrameTooLargeError(RemoteProtocolError):
     """A frame's headers or body exceed the parser's size cap."""
 
 
+class TooManyHeadersError(RemoteProtocolError):
+    """An event carries more headers than the parser's cap. Unlike every other remote
+    error the stream stays in sync: the parser skipped the whole frame, so the caller
+    may drop this one event and read on (a caller that does not know this subclass
+    drops the link, which is safe too)."""
+
+    def __init__(self, *, count: int, limit: int, size: int, offset: int | None = None) -> None:
+        self.count = count
+        self.limit = limit
+        self.size = size
+        super().__init__(
+            f"event of {size} bytes carries at least {count} headers, over the cap of {limit} headers",
+            offset,
+        )
+
+
 class LocalProtocolError(ProtocolError, ValidationError):
     """A command we were asked to build cannot be sent safely (bad argument)."""
 

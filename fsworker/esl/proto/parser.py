@@ -13,6 +13,13 @@ Rules:
   cap raises ``FrameTooLargeError``; any other malformed input raises
   ``RemoteProtocolError``. After an error the stream cannot be re-synchronised (the
   next call raises the same error again): the caller drops the link.
+- One exception to that: an event frame with more headers than ``max_event_headers``
+  raises ``TooManyHeadersError`` *after* the whole frame was skipped, so the stream is
+  still in sync and the next call returns the next frame. Real events carry a few
+  hundred headers; a 16 MiB body of a million tiny ones would cost hundreds of MB to
+  split, so it is refused here, counted in C without splitting, before anyone reads
+  it. A body shorter than ``_MIN_HEADER_BYTES`` x the cap cannot be over it and is not
+  counted (the price on ordinary events: one length comparison).
 - ``next_frame`` returns ``NEED_DATA`` when the buffer holds no complete frame; it never
   blocks and never re-scans bytes it has already searched.
 """
@@ -23,8 +30,16 @@ import re
 from collections.abc import Iterator
 from typing import Final
 
-from fsworker.esl.proto.errors import FrameTooLargeError, RemoteProtocolError
-from fsworker.esl.proto.frames import Frame, _content_length, _new_frame, parse_header_block
+from fsworker.esl.proto.errors import FrameTooLargeError, RemoteProtocolError, TooManyHeadersError
+from fsworker.esl.proto.frames import (
+    EVENT_JSON,
+    EVENT_PLAIN,
+    EVENT_TYPES,
+    Frame,
+    _content_length,
+    _new_frame,
+    parse_header_block,
+)
 
 
 class _NeedData:
@@ -38,6 +53,10 @@ NEED_DATA: Final = _NeedData()
 
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+# The largest event in the recorded traces carries ~300 headers.
+DEFAULT_MAX_EVENT_HEADERS = 2000
+# The fewest bytes one header takes: "a: \n" in plain, '"a":"",' in JSON, <a></a> in XML.
+_MIN_HEADER_BYTES = 4
 _COMPACT_AT = 256 * 1024
 _EVENT_FRAME_HEAD = re.compile(
     rb"Content-Length: ([0-9]{1,12})\nContent-Type: (text/event-(?:plain|json|xml))\n\n"
@@ -58,6 +77,8 @@ class Parser:
         "_consumed",
         "max_header_bytes",
         "max_body_bytes",
+        "max_event_headers",
+        "_count_from",
         "closed",
     )
 
@@ -66,6 +87,7 @@ class Parser:
         *,
         max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_event_headers: int = DEFAULT_MAX_EVENT_HEADERS,
     ) -> None:
         self._buf = bytearray()
         self._pos = 0  # start of unconsumed data in _buf
@@ -74,6 +96,8 @@ class Parser:
         self._consumed = 0  # bytes dropped from the front of _buf (for stream offsets)
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
+        self.max_event_headers = max_event_headers
+        self._count_from = max_event_headers * _MIN_HEADER_BYTES
         self.closed = False
 
     # -- input --------------------------------------------------------------------
@@ -106,6 +130,8 @@ class Parser:
                     )
                 if len(buf) - start >= length:
                     end = start + length
+                    if length > self._count_from:
+                        self._check_headers(_EVENT_TYPES[ct], start, end, self._consumed + pos)
                     # One copy; the temporary view is released before the buffer can change.
                     frame = _new_frame(
                         {"Content-Length": cl.decode(), "Content-Type": _EVENT_TYPES[ct]},
@@ -174,12 +200,34 @@ class Parser:
         if len(buf) - start < length:
             self._compact()
             return NEED_DATA
+        if length > self._count_from and headers["Content-Type"] in EVENT_TYPES:
+            self._pending = None
+            self._check_headers(headers["Content-Type"], start, start + length, offset)
         body = bytes(memoryview(buf)[start : start + length]) if length else b""
         self._pos = start + length
         self._scan = self._pos
         self._pending = None
         self._compact()
         return _new_frame(headers, body, offset)
+
+    def _check_headers(self, content_type: str, start: int, end: int, offset: int) -> None:
+        """Skip the event in ``_buf[start:end]`` and raise ``TooManyHeadersError`` if it
+        holds more headers than the cap. Counted in C, never split: for JSON every key
+        is followed by '":' (a quote inside a value is escaped, so the count can only
+        be high); for XML every element has a closing tag."""
+        buf = self._buf
+        if content_type == EVENT_PLAIN:
+            sep = buf.find(b"\n\n", start, end)
+            count = buf.count(b"\n", start, end if sep < 0 else sep) + 1
+        elif content_type == EVENT_JSON:
+            count = buf.count(b'":', start, end)
+        else:
+            count = buf.count(b"</", start, end)
+        if count <= self.max_event_headers:
+            return
+        self._pos = self._scan = end
+        self._compact()
+        raise TooManyHeadersError(count=count, limit=self.max_event_headers, size=end - start, offset=offset)
 
     def frames(self) -> Iterator[Frame]:
         """Every complete frame currently buffered."""

@@ -8,12 +8,12 @@ run by hand) nothing is rewritten: numbers stay their own identity, as before, a
 ``fsworker db normalize-numbers`` does the same work whenever a region is set later.
 
 Downgrade: irreversible for the numbers (the spellings are not kept, and E.164 is a
-valid number for revision 0003 too); it only maps values that older fsworker versions
+valid number for revision 0004 too); it only maps values that older fsworker versions
 do not know: end reason ``merged`` -> ``cancelled_by_operator``, the non-number skip
 reasons -> ``invalid_number``.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import logging
 
 from alembic import context, op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -35,13 +35,13 @@ _NEW_SKIPS = ("withheld_number", "not_a_number", "number_too_short", "number_too
 def upgrade() -> None:
     region = context.config.attributes.get("number_region")
     if not region:
-        log.info("0004: no [numbers] region configured; stored numbers are kept as written")
+        log.info("0005: no [numbers] region configured; stored numbers are kept as written")
         return
     from fsworker.core.numbering import NumberPlan
     from fsworker.store.renumber import renumber
 
     report = renumber(op.get_bind(), NumberPlan(region=region))
-    log.info("0004: %s", report)
+    log.info("0005: %s", report)
 
 
 def downgrade() -> None:
