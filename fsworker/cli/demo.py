@@ -232,6 +232,7 @@ class DemoRun:
         rows.append(("  employee answered", f.get("employee_answered", 0)))
         rows.append(("  customer answered", f.get("customer_answered", 0)))
         rows.append(("  bridged (success)", f.get("bridged", 0)))
+        rows.append(("  bridged on the switch", self.switch_bridges()))
         ends: dict[str, int] = {}
         for task in self.service.queue.list_tasks():
             if task.end_reason is not None:
@@ -240,6 +241,14 @@ class DemoRun:
             if reason.value in ends:
                 rows.append((f"tasks ended: {reason.value}", ends[reason.value]))
         return rows
+
+    def switch_bridges(self) -> int:
+        """Callbacks the fake switch itself bridged for at least min_talk_s: what the
+        "bridged (success)" row, which fsworker counts, must agree with."""
+        min_talk_us = round(self.service.config.callback.min_talk_s * 1e6)
+        ours = {r.uuid for r in self.pbx.legs.legs if "fsw_task_id" in r.variables}
+        return sum(1 for b in self.pbx.legs.bridges()
+                   if {b.a_uuid, b.b_uuid} <= ours and (b.talk_us or 0) >= min_talk_us)
 
     def scrape(self) -> list[str]:
         try:

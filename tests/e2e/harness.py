@@ -21,7 +21,8 @@ from fsworker.core.model import Employee, Group, Rule
 from fsworker.service.app import Service
 from fsworker.store import migrate
 from fsworker.store.repo import Repository
-from fsworker.testing.fakeswitch.directory import Behaviour
+from fsworker.testing.fakeswitch.dialing import CreateOrder
+from fsworker.testing.fakeswitch.directory import Behaviour, BridgeRecord
 from fsworker.testing.fakeswitch.pbx import FakePBX
 from fsworker.testing.fakeswitch.server import FakeSwitchServer
 
@@ -40,14 +41,19 @@ EMPLOYEES = {
 
 class Harness:
     def __init__(self, db_url: str, *, workers: int = 2, min_talk_s: int = 5, nodes: int = 1,
-                 customer_ring_timeout_s: int = 30, employee_ring_timeout_s: int = 20) -> None:
+                 customer_ring_timeout_s: int = 30, employee_ring_timeout_s: int = 20,
+                 create_order: CreateOrder = CreateOrder.SHUFFLED, seed: int = 17) -> None:
+        # Legs rung together start in a shuffled (seeded, repeatable) order, as on a real
+        # switch (trace 17): every test runs with CREATE events both in and out of
+        # dial-string order. A test that needs one order sets ``pbx.create_order``.
         self.db_url = db_url
         self.clock = ManualClock(START)
         self.servers: list[FakeSwitchServer] = []
         self.pbxs: list[FakePBX] = []
-        for _ in range(nodes):
+        for i in range(nodes):
             server = FakeSwitchServer(password=PASSWORD, clock=self.clock)
-            pbx = FakePBX(server.bus, clock=self.clock, speak_seconds=2.0)
+            pbx = FakePBX(server.bus, clock=self.clock, speak_seconds=2.0, create_order=create_order,
+                          seed=seed + i)
             server.backend = pbx
             server.start()
             pbx.directory.default = Behaviour.rings()
@@ -106,8 +112,30 @@ class Harness:
             gevent.sleep(0.01)
         return predicate()
 
+    def run_for(self, sim_s: float, *, step_s: float = 0.5, real_timeout_s: float = 60) -> None:
+        """Advance simulated time by ``sim_s`` in steps, letting real I/O settle between
+        them: for "nothing happens later" checks. Fails if the real-time budget ran out
+        first, so such a check never passes having covered less than it claims."""
+        deadline = gevent.get_hub().loop.now() + real_timeout_s
+        start = self.clock.time()
+        covered = 0.0
+        while covered < sim_s:
+            if gevent.get_hub().loop.now() >= deadline:
+                raise AssertionError(
+                    f"run_for: covered {covered:g} of {sim_s:g} simulated seconds before the "
+                    f"real-time budget ({real_timeout_s:g} s) ran out; the check after it would "
+                    f"claim more than was run")
+            for pbx in self.pbxs[:1]:
+                pbx.advance(min(step_s, sim_s - covered))
+            covered = self.clock.time() - start
+            gevent.sleep(0.01)
+
     def settle(self, real_s: float = 0.2) -> None:
         gevent.sleep(real_s)
+
+    def assert_bridged(self, task_id: int, pbx: FakePBX | None = None) -> BridgeRecord:
+        """``assert_bridged_on_switch`` with this harness's ``min_talk_s``."""
+        return assert_bridged_on_switch(pbx or self.pbx, task_id, min_talk_s=self.config.callback.min_talk_s)
 
     def tasks(self):  # noqa: ANN201
         assert self.service is not None
@@ -148,6 +176,30 @@ def callback_legs(pbx: FakePBX, task_id: int | None = None, role: str | None = N
     if role is not None:
         out = [leg for leg in out if leg.variables.get("fsw_role") == role]
     return out
+
+
+def assert_bridged_on_switch(pbx: FakePBX, task_id: int, *, min_talk_s: float) -> BridgeRecord:
+    """Success as the switch saw it, not as fsworker logged it: the task's last answered
+    customer leg was bridged exactly once, to an answered employee leg of the same task
+    and attempt, and the bridge (CHANNEL_BRIDGE to CHANNEL_UNBRIDGE) lasted at least
+    ``min_talk_s``. Returns that bridge."""
+    customers = [leg for leg in callback_legs(pbx, task_id, "customer") if leg.answered]
+    assert customers, f"task {task_id}: no customer leg answered on the switch"
+    customer = customers[-1]
+    assert len(customer.bridges) == 1, \
+        f"task {task_id}: customer leg {customer.uuid} was bridged {len(customer.bridges)} times on the switch"
+    [bridge] = customer.bridges
+    partner = pbx.legs.by_uuid(bridge.partner_of(customer.uuid))
+    assert partner is not None and partner.variables.get("fsw_role") == "employee", \
+        f"task {task_id}: customer leg {customer.uuid} bridged to {bridge.partner_of(customer.uuid)}, not an employee leg"
+    assert partner.variables.get("fsw_task_id") == str(task_id)
+    assert partner.variables.get("fsw_attempt") == customer.variables.get("fsw_attempt")
+    assert partner.answered
+    assert bridge.started_us >= round(partner.answered_at * 1e6)  # type: ignore[operator]
+    assert bridge.talk_us is not None, f"task {task_id}: the switch still has the bridge up"
+    assert bridge.talk_us >= round(min_talk_s * 1e6), \
+        f"task {task_id}: bridged {bridge.talk_us / 1e6:.6f} s on the switch, less than min_talk_s {min_talk_s}"
+    return bridge
 
 
 def dial_groups(legs: list) -> list[list]:

@@ -41,3 +41,6 @@ def test_group_strategy_success(harness) -> None:  # noqa: ANN001
     spoken = pbx.spoken_on(answered[0].uuid)
     assert spoken and spoken[0][0] == "speak" and "автоперезвон" in spoken[0][1]
     assert customer.started_at >= spoken[0][3]
+    # Success as the switch saw it: 102 and the customer bridged for at least min_talk_s.
+    bridge = h.assert_bridged(task.task_id)
+    assert bridge.partner_of(customer.uuid) == answered[0].uuid

@@ -61,6 +61,8 @@ def test_cap_two_holds_across_two_worker_processes(multi) -> None:
     tasks = h.tasks()
     assert all(t.end_reason is TaskEndReason.SUCCESS for t in tasks), tasks
     assert all([at.outcome for at in t.attempts] == [AttemptOutcome.SUCCESS] for t in tasks)
+    for t in tasks:
+        h.assert_bridged(t.task_id)
     # sampled live on the switch: the cap was reached and never exceeded
     assert peak == 2, peak
     # and from the legs log after the fact: each attempt's span from its first leg's

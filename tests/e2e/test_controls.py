@@ -72,6 +72,7 @@ def test_blacklisted_number_gets_no_task(harness) -> None:
                        max_sim_s=120)
     assert _task_of(h, CUSTOMER) is None
     assert _task_of(h, OTHER).end_reason is TaskEndReason.SUCCESS
+    h.assert_bridged(_task_of(h, OTHER).task_id)
     assert not [leg for leg in callback_legs(h.pbx) if CUSTOMER in leg.endpoint]
     assert h.service.observer.funnel.get("skipped:blacklisted") == 1
 
@@ -86,7 +87,7 @@ def test_blacklisting_cancels_a_waiting_task(harness) -> None:
     _answering_staff(h)
     task_id = _task_of(h, CUSTOMER).task_id
     assert h.repo.add_blacklist(BlacklistEntry(number=CUSTOMER), now=h.clock.now()) == [task_id]
-    h.run_until(lambda: False, max_sim_s=120, step_s=2)
+    h.run_for(120, step_s=2)
     task = h.task(task_id)
     assert task.end_reason is TaskEndReason.CANCELLED_BLACKLISTED and not task.attempts
     assert not callback_legs(h.pbx)
@@ -108,7 +109,7 @@ def test_master_switch_off_keeps_tasks_and_skips_new_calls_then_on_resumes(harne
     _answering_staff(h)
     assert _task_of(h, OTHER) is None
     # ... and the queued task, although due, is not claimed but kept (no time limit).
-    h.run_until(lambda: False, max_sim_s=600, step_s=5)
+    h.run_for(600, step_s=5)
     task = h.task(task_id)
     assert task.status is TaskStatus.PENDING and not task.attempts
     assert task.due_at <= h.clock.now()
@@ -119,6 +120,7 @@ def test_master_switch_off_keeps_tasks_and_skips_new_calls_then_on_resumes(harne
     assert h.run_until(lambda: h.task(task_id).status is TaskStatus.DONE, max_sim_s=120)
     assert h.task(task_id).end_reason is TaskEndReason.SUCCESS
     assert len(callback_legs(h.pbx, task_id, "customer")) == 1
+    h.assert_bridged(task_id)
     # and new lost calls are taken in again (this one rings nobody who answers)
     again = str(uuidlib.uuid4())
     h.lost_call(OTHER, ring=[["user/103"]], uuid=again)
@@ -143,6 +145,7 @@ def test_disabled_rule_still_runs_its_tasks_but_takes_no_new_calls(harness) -> N
     task = h.task(task_id)
     assert task.end_reason is TaskEndReason.SUCCESS
     assert [a.outcome for a in task.attempts] == [AttemptOutcome.SUCCESS]
+    h.assert_bridged(task_id)
     assert _task_of(h, OTHER) is None
     assert not [leg for leg in callback_legs(h.pbx) if OTHER in leg.endpoint]
 
@@ -160,7 +163,7 @@ def test_deleted_rule_cancels_its_waiting_tasks(harness) -> None:
     task_id = _task_of(h, CUSTOMER).task_id
     assert h.repo.delete_rule("sales", now=h.clock.now()) == [task_id]
     h.service.catalog.invalidate()
-    h.run_until(lambda: False, max_sim_s=180, step_s=3)
+    h.run_for(180, step_s=3)
     task = h.task(task_id)
     assert task.status is TaskStatus.DONE
     assert task.end_reason is TaskEndReason.CANCELLED_RULE_DELETED
@@ -184,7 +187,7 @@ def test_customer_called_in_and_answered_cancels_the_waiting_task(harness) -> No
     assert h.run_until(lambda: h.task(task_id).status is TaskStatus.DONE, max_sim_s=60)
     task = h.task(task_id)
     assert task.end_reason is TaskEndReason.CANCELLED_CONTACT_MADE
-    h.run_until(lambda: False, max_sim_s=240, step_s=3)
+    h.run_for(240, step_s=3)
     assert not h.task(task_id).attempts
     assert not callback_legs(h.pbx), "the customer was called back although reached"
     # the answered call made no new task either
@@ -205,7 +208,7 @@ def test_hostile_caller_id_never_reaches_a_dial_string(harness, caller: str) -> 
     uuid = hostile_inbound_call(h.pbx, caller, DID, ring=["user/102"], hangs_up_after=8)
     reason = _skip_reason(h, uuid)
     assert reason is SkipReason.INVALID_NUMBER
-    h.run_until(lambda: False, max_sim_s=60, step_s=1)
+    h.run_for(60, step_s=1)
     assert not h.tasks()
     assert not callback_legs(h.pbx)
     rung = [leg.endpoint for leg in h.pbx.legs.outbound()]
@@ -240,7 +243,7 @@ def test_attempt_in_flight_does_not_ring_the_customer_once_cancelled(harness, ho
         expected = TaskEndReason.CANCELLED_RULE_DELETED
     assert h.run_until(lambda: h.task(task_id).status is TaskStatus.DONE
                        and not h.service.dispatcher.active_tasks, max_sim_s=120)
-    h.run_until(lambda: False, max_sim_s=150, step_s=3)
+    h.run_for(150, step_s=3)
     task = h.task(task_id)
     assert task.end_reason is expected, task
     assert not callback_legs(h.pbx, task_id, "customer"), "the customer was dialled after the cancellation"

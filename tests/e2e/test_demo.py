@@ -31,6 +31,7 @@ def test_quick_demo_bridges_callbacks_and_metrics_agree(tmp_path: Path) -> None:
     assert _row(out, "skipped: blacklisted") == 1
     assert _row(out, "skipped: waited_too_little") == 1
     assert bridged >= 4
+    assert _row(out, "bridged on the switch") == bridged  # the fake switch's own record
     assert _row(out, "tasks ended: cancelled_contact_made") == 1
     assert _row(out, "tasks ended: no_employee_calls_found") == 1
     # scraped from /metrics by the demo itself

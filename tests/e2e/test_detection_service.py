@@ -7,7 +7,7 @@ import gevent
 
 from fsworker.core.outcomes import SkipReason
 from fsworker.service.app import Service
-from tests.e2e.harness import ENV, Harness
+from tests.e2e.harness import ENV, Harness, callback_legs
 
 
 def _lost_calls(h: Harness) -> list:
@@ -46,7 +46,7 @@ def test_call_ending_while_the_link_is_down_is_reconciled_after_reconnect(harnes
     h.add_rule(name="sales group", strategy="group", target="sales", intervals=(3600,))
     service = h.start()
     uuid = h.lost_call(hangs_up_after=8)
-    h.run_until(lambda: False, max_sim_s=3)  # ringing, events seen
+    h.run_for(3)  # ringing, events seen
     server = h.servers[0]
     server.stop()  # the link drops; the customer hangs up meanwhile
     h.pbx.advance(10)
@@ -89,6 +89,9 @@ def test_lost_calls_from_two_switches_are_called_back(db_url: str) -> None:
 
         assert h.run_until(all_done, max_sim_s=300)
         assert {t.end_reason.value for t in h.tasks()} == {"success"}
+        for t in h.tasks():
+            [pbx] = [p for p in h.pbxs if callback_legs(p, t.task_id, "customer")]
+            h.assert_bridged(t.task_id, pbx)
         legs = [leg for pbx in h.pbxs for leg in pbx.legs.legs if leg.variables.get("fsw_role") == "customer"]
         assert sorted(leg.endpoint for leg in legs) == ["sofia/gateway/pstn/79161111111",
                                                        "sofia/gateway/pstn/79162222222"]
@@ -177,4 +180,5 @@ def test_database_away_when_recording_an_attempt_keeps_the_worker_and_the_task(h
     assert failures == [0]
     done = h.task(task.task_id)
     assert done.end_reason.value == "success"
+    h.assert_bridged(task.task_id)
     assert all(not g.dead for g in service.dispatcher._workers)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import gevent
+import pytest
 
 from fsworker.core.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
 from fsworker.testing.fakeswitch.directory import Behaviour
@@ -60,7 +61,45 @@ def test_shutdown_leaves_the_bridged_call_and_the_next_worker_adopts_it(harness:
     assert "adopted" in done.attempts[0].detail
     # Nobody was dialled again: one customer leg, one employee dial.
     assert len(callback_legs(pbx, task.task_id, "customer")) == 1
+    # one bridge on the switch, from before the shutdown to the end of the talk
+    assert h.assert_bridged(task.task_id).talk_us >= 100_000_000
     assert not _overlaps([leg for leg in pbx.legs.legs if leg.endpoint == CUSTOMER_EP])
+
+
+@pytest.mark.parametrize("talk_s, expected", [
+    (60.0, AttemptOutcome.SUCCESS),  # exactly min_talk_s: enough, for an adopted call too
+    (59.999999, AttemptOutcome.CUSTOMER_SHORT_CALL),
+])
+def test_an_adopted_call_of_exactly_min_talk_s_is_a_success(db_url: str, talk_s: float,
+                                                           expected: AttemptOutcome) -> None:
+    # min_talk_s 60: long enough for the next worker to take the task over mid-talk
+    h = Harness(db_url, min_talk_s=60)
+    try:
+        h.add_staff()
+        h.add_rule(name="sales group", strategy="group", target="sales", intervals=(60,))
+        h.start()
+        pbx = h.pbx
+        h.lost_call(hangs_up_after=12)
+        assert h.run_until(lambda: len(h.tasks()) == 1, max_sim_s=30)
+        pbx.directory.set("user/102", Behaviour.answers(after=2))
+        pbx.directory.set(CUSTOMER_EP, Behaviour.answers(after=3, bye_after_bridge=talk_s))
+        [task] = h.tasks()
+        assert h.run_until(lambda: bool(pbx.legs.bridges()), max_sim_s=200)
+        h.service.stop(grace_s=0)
+        h.service = None
+        second = _second_worker(h)
+        try:
+            assert h.run_until(lambda: second.queue.get_task(task.task_id).status is TaskStatus.DONE,
+                               max_sim_s=300)
+            done = second.queue.get_task(task.task_id)
+        finally:
+            second.stop(grace_s=1)
+        assert "adopted" in done.attempts[0].detail, done.attempts
+        [bridge] = pbx.legs.bridges()
+        assert bridge.talk_us == round(talk_s * 1e6)  # the switch's own measure of the talk
+        assert [a.outcome for a in done.attempts] == [expected]
+    finally:
+        h.close()
 
 
 def test_legs_left_ringing_are_hung_up_before_the_next_attempt(harness: Harness) -> None:

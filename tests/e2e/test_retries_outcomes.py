@@ -79,9 +79,12 @@ def test_retries_follow_intervals_and_callback_schedule_until_success(harness) -
     assert [a.outcome for a in task.attempts] == [AttemptOutcome.CUSTOMER_BUSY] * 2 + [AttemptOutcome.SUCCESS]
     assert task.attempts[2].started_at >= START.replace(hour=10)
     assert task.attempts[2].talk_s and task.attempts[2].talk_s >= 29
+    assert h.assert_bridged(task_id).talk_us >= 29_000_000
+    # the two busy attempts reached nobody: the switch bridged only the third
+    assert [len(leg.bridges) for leg in callback_legs(h.pbx, task_id, "customer")] == [0, 0, 1]
     # Success stops the task: two intervals are left, yet nothing more is dialled.
     legs_after_success = len(callback_legs(h.pbx))
-    h.run_until(lambda: False, max_sim_s=600, step_s=5)
+    h.run_for(600, step_s=5)
     assert len(callback_legs(h.pbx)) == legs_after_success
     assert len(h.task(task_id).attempts) == 3
     # each attempt's legs carry its number
@@ -104,7 +107,7 @@ def test_attempts_run_out_after_the_fifth(harness) -> None:
     assert [a.outcome for a in task.attempts] == [AttemptOutcome.CUSTOMER_BUSY] * 5
     for prev, nxt in zip(task.attempts, task.attempts[1:]):
         assert nxt.started_at >= prev.ended_at + timedelta(seconds=10)
-    h.run_until(lambda: False, max_sim_s=120, step_s=2)
+    h.run_for(120, step_s=2)
     customers = callback_legs(h.pbx, task_id, "customer")
     assert len(customers) == 5, "a sixth attempt was made"
     assert {leg.cause for leg in customers} == {"USER_BUSY"}
@@ -157,12 +160,40 @@ def test_attempt_outcome_is_recorded(harness, case: str) -> None:
         assert played and played[0][3] - played[0][2] < 1.0
     if case == "customer_short_call":
         assert task.attempts[0].talk_s is not None and task.attempts[0].talk_s < 5
+        # bridged on the switch, but for less than min_talk_s
+        [bridge] = customers[0].bridges
+        assert bridge.talk_us is not None and 0 < bridge.talk_us < 5_000_000
+    elif customer_dialled:
+        assert customers[0].bridges == [], "a failed customer leg was bridged"
     if case == "customer_no_answer":
         assert customers[0].cause == "NO_ANSWER"
     # the outcome is final: nothing rings afterwards
     n = len(callback_legs(h.pbx))
-    h.run_until(lambda: False, max_sim_s=60, step_s=2)
+    h.run_for(60, step_s=2)
     assert len(callback_legs(h.pbx)) == n
+
+
+@pytest.mark.parametrize("talk_s, expected", [
+    (5.0, AttemptOutcome.SUCCESS),  # exactly min_talk_s: enough
+    (4.999999, AttemptOutcome.CUSTOMER_SHORT_CALL),  # one µs short
+])
+def test_a_talk_of_exactly_min_talk_s_is_a_success(harness, talk_s: float, expected: AttemptOutcome) -> None:
+    h = harness
+    assert h.config.callback.min_talk_s == 5
+    h.add_staff()
+    h.add_rule(name="sales", strategy="employee", target="ivanov", intervals=(60,))
+    h.start()
+    task_id = take_in(h)
+    h.pbx.directory.set("user/101", Behaviour.answers(after=2))
+    # the customer hangs up talk_s after the switch bridged them, to the µs
+    h.pbx.directory.set(CUSTOMER_EP, Behaviour.answers(after=2, bye_after_bridge=talk_s))
+    assert h.run_until(lambda: h.task(task_id).status is TaskStatus.DONE, max_sim_s=300)
+    task = h.task(task_id)
+    [customer] = callback_legs(h.pbx, task_id, "customer")
+    [bridge] = customer.bridges
+    assert bridge.talk_us == round(talk_s * 1e6)  # the switch's own measure of the talk
+    assert task.attempts[0].talk_s == pytest.approx(talk_s, abs=1e-6)
+    assert [a.outcome for a in task.attempts] == [expected]
 
 
 def test_lost_call_time_is_the_base_of_the_first_interval(harness) -> None:

@@ -144,6 +144,9 @@ def test_run_calls_back_a_call_lost_on_the_standalone_fake_switch(tmp_path: Path
                          rf"task={task_id} role=customer$", status, re.MULTILINE)
     assert emp_leg and cust_leg, status
     employee_uuid, customer_uuid = emp_leg.group(1), cust_leg.group(1)
+    # success as the switch saw it: the two were bridged, for at least min_talk_s (2 s)
+    bridged = re.search(rf"^\s+{customer_uuid} .* bridged={employee_uuid}/([0-9.]+)s task=", status, re.MULTILINE)
+    assert bridged and float(bridged.group(1)) >= 2, status
 
     # SIGTERM: a clean stop within the grace period
     worker.send_signal(signal.SIGTERM)

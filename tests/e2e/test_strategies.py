@@ -6,9 +6,12 @@ caller IDs, what the employee heard, customer only after the hint) and from the 
 
 from __future__ import annotations
 
+import pytest
+
 from fsworker.core.calls import LossPlace
 from fsworker.core.model import Campaign, Hint, HintKind, Scenario, TargetKind
 from fsworker.core.outcomes import AttemptOutcome, TaskEndReason, TaskStatus
+from fsworker.testing.fakeswitch.dialing import CreateOrder
 from fsworker.testing.fakeswitch.directory import Behaviour
 from tests.e2e.harness import CUSTOMER, CUSTOMER_EP, DID, Harness, callback_legs, dial_groups, take_in
 
@@ -37,6 +40,9 @@ def _assert_bridged_after_hint(h: Harness, task_id: int, employee_endpoint: str,
     assert customer.caller_id_number == DID
     assert customer.started_at >= played[0][3], "the customer was dialled before the hint finished"
     assert customer.started_at >= answered[0].answered_at
+    # and success is what the switch saw: this employee and the customer bridged
+    bridge = h.assert_bridged(task_id)
+    assert bridge.partner_of(customer.uuid) == answered[0].uuid
     return played, customer
 
 
@@ -174,6 +180,27 @@ def test_last_attempted_grows_one_two_three_over_attempts(harness) -> None:
     _assert_bridged_after_hint(h, task_id, answered.endpoint)
 
 
+@pytest.mark.parametrize("order", [CreateOrder.DIAL, CreateOrder.REVERSED])
+def test_last_attempted_rings_the_dial_strings_first_number_first(harness, order: CreateOrder) -> None:
+    # A real switch may emit the CHANNEL_CREATEs of 'bridge user/102,user/101' in either
+    # order (trace 17); "the first number" is the dial string's, every time.
+    h = harness
+    h.add_staff(max_lines=3)
+    h.add_rule(name="who was tried", strategy="last_attempted", intervals=(60,))
+    h.start()
+    h.pbx.create_order = order
+    task_id = take_in(h, ring=[["user/102", "user/101"]], hangs_up_after=4)
+    rung = [r for r in h.pbx.legs.outbound() if "fsw_task_id" not in r.variables]
+    assert [r.destination for r in rung] == ["102", "101"]
+    created_first = min(rung, key=lambda r: r.create_index).destination
+    assert created_first == ("102" if order is CreateOrder.DIAL else "101")
+    [lost] = h.service.queue.lost_calls_for_task(task_id)
+    assert [r.destination for r in lost.rung] == ["102", "101"]
+    assert h.run_until(lambda: bool(callback_legs(h.pbx, task_id, "employee")), max_sim_s=120)
+    [first] = callback_legs(h.pbx, task_id, "employee")
+    assert first.destination == "102"
+
+
 def test_last_attempted_with_max_lines_slides_the_window(harness) -> None:
     h = harness
     h.add_staff(max_lines=2)
@@ -202,7 +229,7 @@ def test_last_attempted_nobody_tried_ends_without_dialling(harness) -> None:
     assert task.end_reason is TaskEndReason.NO_EMPLOYEE_CALLS_FOUND
     assert [a.outcome for a in task.attempts] == [AttemptOutcome.NO_EMPLOYEE_CALLS_FOUND]
     assert not callback_legs(h.pbx), "nothing may be dialled when nobody was tried"
-    h.run_until(lambda: False, max_sim_s=90, step_s=3)
+    h.run_for(90, step_s=3)
     assert not callback_legs(h.pbx)
     assert len(h.task(task_id).attempts) == 1
 
@@ -220,9 +247,9 @@ def test_last_waiting_phase_rings_transferrer_then_target(harness) -> None:
     uuid = h.lost_call(ring=[["user/101"]], hangs_up_after=None)
     assert h.run_until(lambda: any(leg.endpoint == "user/101" and leg.answered for leg in pbx.legs.legs),
                        max_sim_s=10)
-    h.run_until(lambda: False, max_sim_s=3)
+    h.run_for(3)
     pbx.transfer_call(uuid, "105")
-    h.run_until(lambda: False, max_sim_s=4)
+    h.run_for(4)
     pbx.customer_hangup(uuid)
     assert h.run_until(lambda: len(h.tasks()) == 1, max_sim_s=30), \
         f"no task; lost call record: {h.service.observer.funnel}"

@@ -21,6 +21,7 @@ import pytest
 from fsworker.esl.proto.frames import Event
 from fsworker.esl.proto.parser import parse_all
 from fsworker.esl.proto.wire import event_plain_frame
+from fsworker.testing.fakeswitch.dialing import CreateOrder
 from fsworker.testing.fakeswitch.directory import Behaviour
 from fsworker.testing.fakeswitch.events import ListBus
 from fsworker.testing.fakeswitch.pbx import FakePBX
@@ -141,9 +142,10 @@ def new_pbx() -> tuple[FakePBX, ListBus]:
     return pbx, bus
 
 
-def lost_group_ring(wait: float) -> Callable[[], ListBus]:
+def lost_group_ring(wait: float, order: CreateOrder = CreateOrder.DIAL) -> Callable[[], ListBus]:
     def run() -> ListBus:
         pbx, bus = new_pbx()
+        pbx.create_order = order
         pbx.inbound_call("79161234567", "74950000001", vars=FSW,
                          ring=[[RUNG.format("101"), RUNG.format("102")], [RUNG.format("103")]],
                          leg_timeout=10, customer_hangs_up_after=wait)
@@ -301,6 +303,7 @@ CASES = {
     "11-callback-customer-busy": callback_customer_busy,
     "12-callback-bridge-app": callback_bridge_app,
     "15-lost-call-employee-busy": employee_busy,
+    "17-lost-call-group-ring-create-order": lost_group_ring(12.02, CreateOrder.REVERSED),
 }
 
 
@@ -316,6 +319,49 @@ def test_first_legs_hangup_summary_matches_the_trace(trace: str) -> None:
     real = trace_events(trace)
     fake = fake_events(CASES[trace]())
     assert_same_summary(real, fake)
+
+
+def ring_start(events: list[Event]) -> list[tuple[str, str]]:
+    """How the legs of the first ring group came up, across legs: (event, number) of
+    every OUTGOING / CREATE / ORIGINATE of a B-leg until its first ringing."""
+    out = []
+    for e in events:
+        if e.name in ("CHANNEL_PROGRESS", "CHANNEL_HANGUP") and e.get("Other-Type"):
+            break
+        if e.name in ("CHANNEL_OUTGOING", "CHANNEL_CREATE", "CHANNEL_ORIGINATE") \
+                and e.get("Other-Type"):
+            out.append((e.name.removeprefix("CHANNEL_"), e.get("Caller-Destination-Number") or ""))
+    return out
+
+
+@pytest.mark.parametrize("trace, order", [
+    ("03-lost-call-group-ring", CreateOrder.DIAL),
+    ("17-lost-call-group-ring-create-order", CreateOrder.REVERSED),
+])
+def test_a_ring_groups_legs_are_announced_in_dial_order_and_created_in_the_scripted_one(
+        trace: str, order: CreateOrder) -> None:
+    real = ring_start(trace_events(trace))
+    fake = ring_start(fake_events(lost_group_ring(12.02, order)()))
+    assert fake == real
+    assert real[:2] == [("OUTGOING", "101"), ("OUTGOING", "102")]
+
+
+def test_shuffled_create_order_is_repeatable_by_seed_and_covers_both_orders() -> None:
+    def creates(seed: int) -> list[str]:
+        bus = ListBus()
+        pbx = FakePBX(bus, create_order=CreateOrder.SHUFFLED, seed=seed)
+        for _ in range(8):
+            pbx.inbound_call("79161234567", "74950000001",
+                             ring=[[RUNG.format("101"), RUNG.format("102")]],
+                             customer_hangs_up_after=1)
+            pbx.advance(2)
+        return [e["Caller-Destination-Number"] for e in bus.dicts()
+                if e["Event-Name"] == "CHANNEL_CREATE" and e.get("Other-Type")]
+
+    first = creates(7)
+    assert first == creates(7)
+    pairs = {tuple(first[i:i + 2]) for i in range(0, len(first), 2)}
+    assert pairs == {("101", "102"), ("102", "101")}
 
 
 def test_through_the_tcp_server_bgapi_originate_and_events() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from fsworker.core.calls import ContactKind, LossPlace, LostCall, TransferKind
 from fsworker.core.detector import IgnoreReason
+from fsworker.core.strategies.last_attempted import tried_endpoints
 from tests.unit._detector_helpers import (
     CUSTOMER,
     contacts,
@@ -70,6 +71,44 @@ def test_03_group_ring_lost_with_two_ring_groups() -> None:
     # lost_at is the CHANNEL_HANGUP event time (UTC), 16:25:37.44 on the recording host
     assert call.lost_at.tzinfo is UTC
     assert call.lost_at == datetime(2026, 11, 28, 16, 25, 37, 443098, tzinfo=UTC)
+
+
+def test_17_ring_order_is_the_dial_strings_not_create_arrival() -> None:
+    # The switch emitted CHANNEL_CREATE for 102 before 101 (both CHANNEL_OUTGOING
+    # in dial-string order): "rung first" must still be 101, in every run.
+    events = trace_events("17-lost-call-group-ring-create-order")
+    creates = [e.get("Caller-Destination-Number") for e in events
+               if e.name == "CHANNEL_CREATE" and e.get("Other-Type") == "originator"]
+    assert creates == ["102", "101", "103"]  # the recording is what this test is about
+    call = only_lost("17-lost-call-group-ring-create-order")
+    assert call.call_uuid == "8ea093f0-b482-4566-adf8-593cceba1bd4"
+    assert groups(call) == [
+        [("101", "anna", "ALLOTTED_TIMEOUT"), ("102", "boris", "ALLOTTED_TIMEOUT")],
+        [("103", "vera", "ORIGINATOR_CANCEL")],
+    ]
+    assert [r.uuid for r in call.rung] == [
+        "c9272818-d443-481a-82d3-4b6605b8248a",
+        "f6b98fc4-dcae-43a5-baeb-4c47d0d15fb4",
+        "0c2caa16-f18d-48e6-b183-67e5830c0e0b",
+    ]
+
+
+def test_17_without_channel_outgoing_the_originated_legs_order_decides() -> None:
+    # A subscription without CHANNEL_OUTGOING (an older config): the customer's
+    # variable_originated_legs still lists the legs in dial-string order.
+    events = [e for e in trace_events("17-lost-call-group-ring-create-order")
+              if e.name != "CHANNEL_OUTGOING"]
+    [call] = lost(run(events))
+    assert [r.destination for r in call.rung] == ["101", "102", "103"]
+
+
+def test_17_last_attempted_rings_the_dial_strings_first_number_first() -> None:
+    call = only_lost("17-lost-call-group-ring-create-order")
+    assert tried_endpoints(call) == (
+        "sofia/internal/101@127.0.0.1:5072",
+        "sofia/internal/102@127.0.0.1:5072",
+        "sofia/internal/103@127.0.0.1:5072",
+    )
 
 
 def test_04_short_wait_two_rung_together_103_never() -> None:

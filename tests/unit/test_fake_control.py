@@ -80,3 +80,15 @@ def test_fake_transfer_and_status(pbx: FakePBX) -> None:
     assert f"{uuid} inbound" in status and "bridge user/105 cid=79161234567 answered up" in status
     target = pbx.legs.outbound()[-1]
     assert target.endpoint == "user/105" and f"ACTIVE bridged={target.uuid}" in status
+
+
+def test_fake_config_scripts_the_create_order_of_legs_rung_together(pbx: FakePBX) -> None:
+    assert pbx.api("fake_config", "create_order=reversed") == "+OK\n"
+    pbx.api("fake_call", "79161234567 74950000001 ring=user/101,user/102 hangup_after=3")
+    pbx.advance(4)
+    legs = pbx.legs.outbound()
+    assert [r.endpoint for r in legs] == ["user/101", "user/102"]  # announced in dial order
+    assert [r.create_index for r in legs] == [2, 1]  # 102's CHANNEL_CREATE first
+    assert pbx.api("fake_config", "create_order=shuffled seed=5") == "+OK\n"
+    assert pbx.api("fake_config", "create_order=sideways").startswith("-ERR create_order")
+    assert pbx.api("fake_config", "seed=-1").startswith("-ERR seed")

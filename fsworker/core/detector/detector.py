@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 #: Event-Names the detector reads; the connection subscribes to exactly these.
 INTERESTING_EVENTS: frozenset[str] = frozenset(
     {
+        "CHANNEL_OUTGOING",  # the dial-string order of a ring group (17)
         "CHANNEL_CREATE",
         "CHANNEL_ANSWER",
         "CHANNEL_BRIDGE",
@@ -198,8 +199,11 @@ class Detector:
         if parent == uuid:
             parent = None
         if parent is not None and parent in self._finished:
-            # A late leg of a concluded call, or a leg of one of our own legs.
-            self._finished.put(uuid, self._finished.get(parent) or _DONE)
+            # A late leg of a concluded call, or a leg of one of our own legs. Not on
+            # CHANNEL_OUTGOING: it carries no variables, and the leg's own CREATE may
+            # still show fsw_task_id (12: the customer leg of a callback's bridge).
+            if name != "CHANNEL_OUTGOING":
+                self._finished.put(uuid, self._finished.get(parent) or _DONE)
             return out
         ts = event.timestamp_us
         st = self._get(uuid)
@@ -296,6 +300,12 @@ class Detector:
                 st.xfer_entries[entry] = seq
 
     # -- handlers per event name -----------------------------------------------------
+    def _on_outgoing(
+        self, st: ChannelState, event: Event, seq: int, ts: int, out: list[Outcome]
+    ) -> None:
+        if seq and (not st.outgoing_seq or seq < st.outgoing_seq):
+            st.outgoing_seq = seq
+
     def _on_answer(
         self, st: ChannelState, event: Event, seq: int, ts: int, out: list[Outcome]
     ) -> None:
@@ -688,6 +698,7 @@ class Detector:
 
 
 _HANDLERS = {
+    "CHANNEL_OUTGOING": Detector._on_outgoing,
     "CHANNEL_ANSWER": Detector._on_answer,
     "CHANNEL_BRIDGE": Detector._on_bridge,
     "CHANNEL_UNBRIDGE": Detector._on_unbridge,

@@ -94,6 +94,7 @@ class ChannelState:
         "marks",
         "originate_causes",
         "originated",
+        "outgoing_seq",
         "parent",
         "role",
         "transfer_destination",
@@ -121,6 +122,9 @@ class ChannelState:
         ] = {}  #: fsw_number/scenario/site/campaign, latest event
         self.fsw_ignore = False
         self.answered_seq = 0
+        #: CHANNEL_OUTGOING's Event-Sequence: the switch announces the legs of one dial
+        #: in dial-string order, while their CHANNEL_CREATEs may come in any order (17)
+        self.outgoing_seq = 0
         self.hangup_seq = 0  #: the CHANNEL_HANGUP event's sequence
         self.hangup_us = 0  #: the CHANNEL_HANGUP event's timestamp
         self.hangup_cause = ""

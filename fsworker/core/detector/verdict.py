@@ -93,24 +93,47 @@ def replay(customer: str, marks: Iterable[Mark], until_seq: int) -> Verdict:
     return Verdict(bridged=bridged, first_partner=first_partner, transfer=transfer)
 
 
-def ring_groups(legs: list[ChannelState]) -> list[tuple[ChannelState, int]]:
-    """Legs in the order they were rung, each with its ring-group index."""
+def ring_groups(
+    legs: list[ChannelState], dialled: list[str] | tuple[str, ...] = ()
+) -> list[tuple[ChannelState, int]]:
+    """Legs in the order they were rung, each with its ring-group index.
+
+    Groups follow creation time; within a group the order is the dial string's, as the
+    switch recorded it (``in_dial_order``), never the order of the CREATE events."""
     ordered = sorted(legs, key=lambda s: (s.start_us, s.first_seq))
-    out: list[tuple[ChannelState, int]] = []
-    group: list[ChannelState] = []
-    index = -1
+    groups: list[list[ChannelState]] = []
     for leg in ordered:
+        group = groups[-1] if groups else []
         together = bool(group) and (
             leg.parent == group[0].parent
             and leg.start_us - group[0].start_us <= RING_GROUP_WINDOW_US
             and not any(g.hangup_seq and g.hangup_seq < leg.first_seq for g in group)
         )
-        if not together:
-            index += 1
-            group = []
-        group.append(leg)
-        out.append((leg, index))
-    return out
+        if together:
+            group.append(leg)
+        else:
+            groups.append([leg])
+    return [
+        (leg, index)
+        for index, group in enumerate(groups)
+        for leg in in_dial_order(group, dialled)
+    ]
+
+
+def in_dial_order(
+    group: list[ChannelState], dialled: list[str] | tuple[str, ...] = ()
+) -> list[ChannelState]:
+    """One ring group's legs in dial-string order. The switch announces each leg of a
+    ``bridge a,b`` with CHANNEL_OUTGOING in that order, but the legs' threads emit
+    CHANNEL_CREATE in whatever order they get to run (trace 17). Evidence, best first:
+    the CHANNEL_OUTGOING sequence, then the customer's ``originated_legs`` (``dialled``,
+    UUIDs in dial order); a group only partly covered by either keeps creation order."""
+    if all(leg.outgoing_seq for leg in group):
+        return sorted(group, key=lambda leg: leg.outgoing_seq)
+    position = {uuid: i for i, uuid in enumerate(dialled)}
+    if all(leg.uuid in position for leg in group):
+        return sorted(group, key=lambda leg: position[leg.uuid])
+    return group
 
 
 def _dt(us: int) -> datetime:
@@ -133,7 +156,8 @@ def build_lost_call(
     bridged_to = {m.other for m in call.marks if m.kind is MarkKind.BRIDGE}
     known = {leg.uuid for leg in legs}
     rung: list[RungLeg] = []
-    for leg, group in ring_groups(legs):
+    dialled = [uuid for uuid, _ in call.originated]
+    for leg, group in ring_groups(legs, dialled):
         rung.append(
             RungLeg(
                 uuid=leg.uuid,

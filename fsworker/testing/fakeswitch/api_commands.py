@@ -305,8 +305,7 @@ def _uuid_bridge(pbx: FakePBX, arg: str) -> str:
     a.bridged_to, b.bridged_to = b.uuid, a.uuid
     a.uuid_bridged = b.uuid_bridged = True
     a.bridge_owner = True
-    a.emit("CHANNEL_BRIDGE", prefix=[("Bridge-A-Unique-ID", a.uuid),
-                                     ("Bridge-B-Unique-ID", b.uuid)])
+    pbx.report_bridge(a, b)
     b.call_uuid = a.uuid
     b.set_state("CS_CONSUME_MEDIA")
     b.set_state("CS_EXCHANGE_MEDIA")

@@ -107,6 +107,8 @@ class Channel:
         self.uuid_bridged = False
         self.bridge_owner = False
         self.first_bridged_us = 0
+        #: the bridge this channel reported as its A side and has not unbridged yet
+        self.open_bridge: Any = None
 
     # -- state ----------------------------------------------------------------------
     @property

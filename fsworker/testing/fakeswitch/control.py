@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from fsworker.core.errors import ValidationError
 from fsworker.core.numbers import is_valid_number, validate_endpoint, validate_number
+from fsworker.testing.fakeswitch.dialing import CreateOrder
 from fsworker.testing.fakeswitch.directory import Behaviour, Reaction
 
 if TYPE_CHECKING:
@@ -186,7 +187,8 @@ def fake_transfer(pbx: FakePBX, arg: str) -> str:
 
 
 def fake_status(pbx: FakePBX, arg: str) -> str:
-    """Channels up now, then every leg so far (oldest first), one per line."""
+    """Channels up now, then every leg so far (oldest first), one per line, with each
+    bridge the switch reported for it (``bridged=<other uuid>/<seconds or up>``)."""
     if arg.strip():
         raise ValidationError("argument", arg.strip(), "fake_status takes none")
     up = [ch for ch in pbx.channels.values() if ch.alive]
@@ -200,15 +202,20 @@ def fake_status(pbx: FakePBX, arg: str) -> str:
         answered = "answered" if r.answered else "unanswered"
         task = r.variables.get("fsw_task_id")
         tag = f" task={task} role={r.variables.get('fsw_role', '')}" if task else ""
+        bridges = "".join(
+            f" bridged={b.partner_of(r.uuid)}/" + ("up" if b.talk_us is None else f"{b.talk_us / 1e6:.6f}s")
+            for b in r.bridges)
         lines.append(f"  {r.uuid} {r.origin} {r.endpoint} cid={r.caller_id_number} "
-                     f"{answered} {state}{tag}")
+                     f"{answered} {state}{bridges}{tag}")
     return "\n".join(lines) + "\n"
 
 
 def fake_legs(pbx: FakePBX, arg: str) -> str:
     """Every leg so far (oldest first) as one JSON document, for scripts and the chaos
     tests: times are the switch's clock in seconds; ``bridged_at`` / ``bridged_to`` /
-    ``app`` (the application running now) are known while the leg is up."""
+    ``app`` (the application running now) are known while the leg is up; ``bridges``
+    lists every bridge the leg was in as the switch reported it (CHANNEL_BRIDGE to
+    CHANNEL_UNBRIDGE, µs; ``ended_us`` null while bridged)."""
     if arg.strip():
         raise ValidationError("argument", arg.strip(), "fake_legs takes none")
     legs = []
@@ -226,22 +233,36 @@ def fake_legs(pbx: FakePBX, arg: str) -> str:
             "bridged_to": ch.bridged_to if live else None,
             "app": ch.apps[-1].name if live and ch.apps else None,
             "spoken": list(r.spoken),
+            "bridges": [{"a_uuid": b.a_uuid, "b_uuid": b.b_uuid, "started_us": b.started_us,
+                         "ended_us": b.ended_us} for b in r.bridges],
         })
     return json.dumps({"now": pbx.now(), "up": sum(1 for leg in legs if leg["up"]), "legs": legs}) + "\n"
 
 
-_CONFIG_USAGE = "fake_config [speak_seconds=N|auto]"
+_CONFIG_USAGE = "fake_config [speak_seconds=N|auto] [create_order=dial|reversed|shuffled] [seed=N]"
 
 
 def fake_config(pbx: FakePBX, arg: str) -> str:
     """Change how the fake behaves from now on: ``speak_seconds`` = how long every
-    ``speak`` lasts (``auto``: by the text's length, the default)."""
-    opts = _options(arg.split(), frozenset({"speak_seconds"}))
+    ``speak`` lasts (``auto``: by the text's length, the default); ``create_order`` =
+    in which order legs rung together emit CHANNEL_CREATE (``CreateOrder``); ``seed``
+    restarts the generator ``shuffled`` draws from."""
+    opts = _options(arg.split(), frozenset({"speak_seconds", "create_order", "seed"}))
     if not opts:
         raise ValidationError("option", "", f"at least one; usage: {_CONFIG_USAGE}")
     if "speak_seconds" in opts:
         value = opts["speak_seconds"]
         pbx.speak_seconds = None if value == "auto" else _seconds("speak_seconds", value, 0.01, 3600)
+    if "create_order" in opts:
+        names = {o.value: o for o in CreateOrder}
+        order = names.get(opts["create_order"])
+        if order is None:
+            raise ValidationError("create_order", opts["create_order"], f"one of {', '.join(names)}")
+        pbx.create_order = order
+    if "seed" in opts:
+        if not opts["seed"].isdigit() or len(opts["seed"]) > 18:
+            raise ValidationError("seed", opts["seed"], "a whole number 0..10^18")
+        pbx.rng.seed(int(opts["seed"]))
     return "+OK\n"
 
 

@@ -2,12 +2,17 @@
 # by step. Rules: a step's legs ring together (','), steps run one after another ('|');
 # the first answer wins and the other legs of its step are cancelled (LOSE_RACE); a
 # leg times out at leg_timeout (ALLOTTED_TIMEOUT) or originate_timeout (NO_ANSWER);
-# a parent hanging up cancels everything (ORIGINATOR_CANCEL). Parsing never trusts its
-# input: malformed dial strings raise ValidationError.
+# a parent hanging up cancels everything (ORIGINATOR_CANCEL). A step's legs are all
+# announced (CHANNEL_OUTGOING) in dial-string order before any of them starts
+# (CHANNEL_CREATE), and they start in the order ``CreateOrder`` says: a real switch
+# starts each leg's thread and the threads run in any order (trace 17). Parsing never
+# trusts its input: malformed dial strings raise ValidationError.
 """Dial-string parsing and the ringing of originated legs."""
 
 from __future__ import annotations
 
+import enum
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +62,22 @@ def _split_top(text: str, sep: str) -> list[str]:
         i += 1
     parts.append("".join(cur))
     return parts
+
+
+class CreateOrder(enum.Enum):
+    """In which order the legs of one step (rung together, ',') emit CHANNEL_CREATE.
+    Their CHANNEL_OUTGOING events always come first, in dial-string order."""
+
+    DIAL = "dial"  #: dial-string order, as traces 03 and 04 show
+    REVERSED = "reversed"  #: last leg first, as trace 17 shows (102 before 101)
+    SHUFFLED = "shuffled"  #: a random order from the PBX's seeded generator
+
+    def arrange(self, legs: list[Channel], rng: random.Random) -> list[Channel]:
+        if self is CreateOrder.REVERSED:
+            return legs[::-1]
+        if self is CreateOrder.SHUFFLED:
+            return rng.sample(legs, len(legs))
+        return list(legs)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -152,12 +173,15 @@ class DialJob:
         if self.step >= len(self.dial.steps):
             self._finish_fail(self.last_cause)
             return
+        announced = []
         for leg in self.dial.steps[self.step]:
             variables = {**self.extra_vars, **self.dial.variables, **leg.variables}
-            ch = self.pbx.create_outbound_leg(
+            announced.append(self.pbx.announce_outbound_leg(
                 leg.endpoint, variables, parent=self.parent, origin=self.origin,
-                dial_id=self.dial_id, step=self.step, job=self)
-            self.ringing.append(ch)
+                dial_id=self.dial_id, step=self.step, job=self))
+        self.ringing.extend(announced)
+        for ch in self.pbx.create_order.arrange(announced, self.pbx.rng):
+            self.pbx.start_outbound_leg(ch)
 
     # -- called by the PBX as legs progress ----------------------------------------
     def leg_answered(self, ch: Channel) -> None:

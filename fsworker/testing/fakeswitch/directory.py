@@ -1,5 +1,6 @@
 # The fake PBX's phone book: how each endpoint behaves when rung, and the log of every
-# leg that was rung (the e2e tests assert on it). Rules: behaviours are frozen values;
+# leg that was rung and of every bridge the switch reported (the e2e tests assert on
+# them). Rules: behaviours are frozen values;
 # lookups never fail (unknown endpoints get the default behaviour); the log only
 # records, it never drives the simulation.
 """Scriptable endpoints and the originated-leg log."""
@@ -41,9 +42,12 @@ class Behaviour:
     #: a blind transfer (SIP REFER) this long after answering, to ``transfer_to``
     transfer_after: float | None = None
     transfer_to: str | None = None
+    #: the far end hangs up (BYE) this long after the switch bridged it (to the µs: a talk
+    #: of exactly ``min_talk_s``)
+    bye_after_bridge: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("after", "hangup_after", "transfer_after"):
+        for name in ("after", "hangup_after", "transfer_after", "bye_after_bridge"):
             v = getattr(self, name)
             if v is not None and (v < 0 or v > 86400):
                 raise ValidationError(f"behaviour.{name}", v, "0..86400 seconds")
@@ -54,8 +58,9 @@ class Behaviour:
 
     @classmethod
     def answers(cls, after: float = 1.0, *, hangup_after: float | None = None,
-                ring: bool = True) -> Behaviour:
-        return cls(reaction=Reaction.ANSWER, after=after, hangup_after=hangup_after, ring=ring)
+                ring: bool = True, bye_after_bridge: float | None = None) -> Behaviour:
+        return cls(reaction=Reaction.ANSWER, after=after, hangup_after=hangup_after, ring=ring,
+                   bye_after_bridge=bye_after_bridge)
 
     @classmethod
     def rings(cls) -> Behaviour:
@@ -120,6 +125,36 @@ class Directory:
 
 
 @dataclass(kw_only=True, slots=True)
+class BridgeRecord:
+    """One bridge as the switch reported it: CHANNEL_BRIDGE (``started_us``) to
+    CHANNEL_UNBRIDGE (``ended_us``, None while bridged), both fired by the A side with
+    Bridge-A-Unique-ID / Bridge-B-Unique-ID. Times are the events' µs timestamps."""
+
+    a_uuid: str
+    b_uuid: str
+    started_us: int
+    ended_us: int | None = None
+
+    def partner_of(self, uuid: str) -> str:
+        if uuid not in (self.a_uuid, self.b_uuid):
+            raise ValueError(f"leg {uuid} is not in the bridge {self.a_uuid} <-> {self.b_uuid}")
+        return self.b_uuid if uuid == self.a_uuid else self.a_uuid
+
+    @property
+    def started_at(self) -> float:
+        return self.started_us / 1e6
+
+    @property
+    def ended_at(self) -> float | None:
+        return None if self.ended_us is None else self.ended_us / 1e6
+
+    @property
+    def talk_us(self) -> int | None:
+        """How long the two were bridged, in µs (None while they still are)."""
+        return None if self.ended_us is None else self.ended_us - self.started_us
+
+
+@dataclass(kw_only=True, slots=True)
 class LegRecord:
     """One leg the PBX rang (mutable while the leg lives; read it after the fact).
 
@@ -142,10 +177,18 @@ class LegRecord:
     ended_at: float | None = None
     cause: str | None = None
     spoken: list[str] = field(default_factory=list)
+    #: when its CHANNEL_CREATE came among all legs' (1, 2, ...): legs rung together
+    #: may start in another order than the dial string's (``CreateOrder``)
+    create_index: int = 0
+    #: every bridge this leg was in, A or B side, in the order the switch made them
+    bridges: list[BridgeRecord] = field(default_factory=list)
 
     @property
     def answered(self) -> bool:
         return self.answered_at is not None
+
+    def bridged_with(self, other_uuid: str) -> list[BridgeRecord]:
+        return [b for b in self.bridges if other_uuid in (b.a_uuid, b.b_uuid)]
 
 
 class LegLog:
@@ -173,6 +216,14 @@ class LegLog:
         for r in self.outbound():
             out.setdefault((r.dial_id, r.step), []).append(r)
         return list(out.values())
+
+    def bridges(self) -> list[BridgeRecord]:
+        """Every bridge the switch reported, in the order it made them."""
+        seen: dict[int, BridgeRecord] = {}
+        for r in self.legs:
+            for b in r.bridges:
+                seen.setdefault(id(b), b)
+        return sorted(seen.values(), key=lambda b: b.started_us)
 
     def clear(self) -> None:
         self.legs.clear()

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import uuid as _uuid
 from typing import Any
 
@@ -16,8 +17,9 @@ from fsworker.core.clock import ManualClock
 from fsworker.testing.fakeswitch import api_commands
 from fsworker.testing.fakeswitch.apps import App, BridgeApp, ParkApp
 from fsworker.testing.fakeswitch.channels import CallerProfile, Channel
-from fsworker.testing.fakeswitch.dialing import DialJob
+from fsworker.testing.fakeswitch.dialing import CreateOrder, DialJob
 from fsworker.testing.fakeswitch.directory import (
+    BridgeRecord,
     Directory,
     LegLog,
     LegRecord,
@@ -57,6 +59,8 @@ class FakePBX(ScenarioMixin):
         speak_seconds: float | None = None,
         playback_seconds: dict[str, float] | None = None,
         default_playback_seconds: float = 1.0,
+        create_order: CreateOrder = CreateOrder.DIAL,
+        seed: int | None = None,
     ) -> None:
         self.bus = bus if bus is not None else ListBus()
         self.clock = clock or ManualClock()
@@ -69,6 +73,11 @@ class FakePBX(ScenarioMixin):
         self.playback_seconds = dict(playback_seconds or {})
         self.default_playback_seconds = default_playback_seconds
         self.channels: dict[str, Channel] = {}
+        #: the order in which legs rung together emit CHANNEL_CREATE (changeable
+        #: between calls); SHUFFLED draws from ``rng``, seeded for repeatable runs
+        self.create_order = create_order
+        self.rng = random.Random(seed)
+        self._creates = 0
         #: employee uuid -> the customer who hung up while it was in att_xfer (07b)
         self._held_by: dict[str, Channel] = {}
         self.legs = LegLog()
@@ -125,6 +134,18 @@ class FakePBX(ScenarioMixin):
         self, endpoint: str, variables: dict[str, str], *, parent: Channel | None,
         origin: str, dial_id: int, step: int, job: DialJob,
     ) -> Channel:
+        """A leg that rings alone: announced and started at once."""
+        ch = self.announce_outbound_leg(endpoint, variables, parent=parent, origin=origin,
+                                        dial_id=dial_id, step=step, job=job)
+        self.start_outbound_leg(ch)
+        return ch
+
+    def announce_outbound_leg(
+        self, endpoint: str, variables: dict[str, str], *, parent: Channel | None,
+        origin: str, dial_id: int, step: int, job: DialJob,
+    ) -> Channel:
+        """The leg exists (CHANNEL_OUTGOING, CS_INIT): what the originating thread does
+        for each leg of a dial string, in its order, before any leg's thread runs."""
         uuid = variables.get("origination_uuid") or str(_uuid.uuid4())
         dest = destination_of(endpoint)
         if parent is not None:
@@ -175,12 +196,18 @@ class FakePBX(ScenarioMixin):
             started_at=self.now()))
         ch.emit("CHANNEL_OUTGOING")
         ch.set_state("CS_INIT")
+        return ch
+
+    def start_outbound_leg(self, ch: Channel) -> None:
+        """The leg's own thread runs: CHANNEL_CREATE, and the far end starts ringing."""
+        self._creates += 1
+        if ch.record is not None:
+            ch.record.create_index = self._creates
         ch.emit("CHANNEL_CREATE")
         ch.emit("CHANNEL_ORIGINATE")
         ch.set_state("CS_ROUTING")
         ch.set_state("CS_CONSUME_MEDIA")
-        self._script_far_end(ch, job, variables)
-        return ch
+        self._script_far_end(ch, ch.job, ch.record.variables if ch.record else {})
 
     def _script_far_end(self, ch: Channel, job: DialJob, variables: dict[str, str]) -> None:
         behaviour = self.directory.lookup(ch.endpoint)
@@ -307,9 +334,14 @@ class FakePBX(ScenarioMixin):
         ch.dialplan.clear()
         if ch.bridged_to:  # a uuid_bridge / B side: the partner follows
             partner = self.channels.get(ch.bridged_to)
-            ch.bridged_to = None
             if partner is not None and partner.alive:
+                ch.bridged_to = None
                 self._partner_gone(partner, ch)
+        if ch.open_bridge is not None:
+            # The A side of a uuid_bridge hung up first: its bridge thread still reports
+            # the end, after both hangups (as 12 shows for the bridge app).
+            self.unbridge(ch)
+        ch.bridged_to = None
         if ch.ever_bridged:
             ch.call_uuid = ch.uuid
             ch.set_var("call_uuid", ch.uuid)
@@ -414,8 +446,7 @@ class FakePBX(ScenarioMixin):
             if a.call_state != "ACTIVE":
                 a.set_call_state("ACTIVE")
         self._mark_bridged(a, b, now)
-        a.emit("CHANNEL_BRIDGE", prefix=[("Bridge-A-Unique-ID", a.uuid),
-                                         ("Bridge-B-Unique-ID", b.uuid)])
+        self.report_bridge(a, b)
         b.set_state("CS_EXCHANGE_MEDIA")
         b.bridged_to, a.bridged_to = a.uuid, b.uuid
         a.profile = _with(a.profile, callee_id_name="Outbound Call",
@@ -434,11 +465,34 @@ class FakePBX(ScenarioMixin):
             x.set_var("last_bridge_to", y.uuid)
             x.set_var("signal_bond", y.uuid)
 
+    def report_bridge(self, a: Channel, b: Channel) -> None:
+        """CHANNEL_BRIDGE, fired by the A side as FreeSWITCH does, and its record in
+        both legs' log entries: the one place a bridge starts."""
+        a.emit("CHANNEL_BRIDGE", prefix=[("Bridge-A-Unique-ID", a.uuid),
+                                         ("Bridge-B-Unique-ID", b.uuid)])
+        record = BridgeRecord(a_uuid=a.uuid, b_uuid=b.uuid, started_us=self.now_us())
+        a.open_bridge = record
+        for leg in (a, b):
+            if leg.record is not None:
+                leg.record.bridges.append(record)
+        for leg in (a, b):
+            after = getattr(leg.behaviour, "bye_after_bridge", None)
+            if after is not None:
+                # At an exact µs offset from the bridge event, not a float sum of seconds.
+                due_us = record.started_us + round(after * 1e6)
+                self.scheduler.call_at(due_us / 1e6, self._far_bye, leg)
+
     def unbridge(self, a: Channel) -> None:
-        b_uuid = a.bridged_to
+        """CHANNEL_UNBRIDGE from the A side; closes the bridge's record: the one place a
+        bridge ends."""
+        record = a.open_bridge
+        b_uuid = a.bridged_to or (record.b_uuid if record is not None else "")
         a.emit("CHANNEL_UNBRIDGE", prefix=[("Bridge-A-Unique-ID", a.uuid),
-                                           ("Bridge-B-Unique-ID", b_uuid or "")])
+                                           ("Bridge-B-Unique-ID", b_uuid)])
         a.bridged_to = None
+        if record is not None:
+            record.ended_us = self.now_us()
+            a.open_bridge = None
 
     # -- applications ------------------------------------------------------------------
     def queue_app(self, ch: Channel, app: App) -> None:
