@@ -27,6 +27,9 @@ setup(
         "psycopg2-binary>=2.9",
         "Jinja2>=3.1",
         "prometheus-client>=0.20",
+        # one identity per phone number (E.164) from any national spelling: Google's
+        # libphonenumber metadata, maintained per country; not something to hand-roll
+        "phonenumbers>=8.13",
         # zoneinfo needs IANA data; tzdata supplies it where the OS does not
         "tzdata>=2024.1",
     ],

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 
-from fsworker.cli.common import CliError, add_json, free_text, open_store, print_json, print_table
+from fsworker.cli.common import CliError, add_json, free_text, number_plan, open_store, print_json, print_table
 from fsworker.cli.main import EXIT_NOT_FOUND, EXIT_OK
 from fsworker.core.model import BlacklistEntry
-from fsworker.core.numbers import validate_number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,19 +30,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    entry = BlacklistEntry(number=args.number, reason=free_text(args.reason, "blacklist.reason"))
+    plan = number_plan(args)
+    entry = BlacklistEntry(number=plan.normalize(args.number, "blacklist.number"),
+                           reason=free_text(args.reason, "blacklist.reason"))
     with open_store(args) as store:
         cancelled = store.repo.add_blacklist(entry)
-    print(f"{entry.number} blacklisted; {len(cancelled)} open task(s) cancelled")
+    print(f"{plan.readable(entry.number)} blacklisted; {len(cancelled)} open task(s) cancelled")
     return EXIT_OK
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    number = validate_number(args.number, "blacklist.number")
+    plan = number_plan(args)
+    number = plan.normalize(args.number, "blacklist.number")
     with open_store(args) as store:
         if not store.repo.remove_blacklist(number):
-            raise CliError(f"blacklist: {number} is not blacklisted", EXIT_NOT_FOUND)
-    print(f"{number} removed from the blacklist")
+            raise CliError(f"blacklist: {plan.readable(number)} is not blacklisted", EXIT_NOT_FOUND)
+    print(f"{plan.readable(number)} removed from the blacklist")
     return EXIT_OK
 
 
@@ -53,5 +55,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json([{"number": e.number, "reason": e.reason} for e in entries])
     else:
-        print_table(("number", "reason"), [(e.number, e.reason) for e in entries], empty="the blacklist is empty")
+        plan = number_plan(args)
+        print_table(("number", "reason"), [(plan.readable(e.number), e.reason) for e in entries],
+                    empty="the blacklist is empty")
     return EXIT_OK

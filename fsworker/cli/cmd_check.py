@@ -27,6 +27,8 @@ from fsworker.cli.common import (
 )
 from fsworker.cli.main import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE
 from fsworker.core.errors import FsworkerError, ValidationError
+from fsworker.core.numbering import NO_REGION, NumberPlan
+from fsworker.core.outcomes import TaskStatus
 from fsworker.core.validation import CatalogError, check_catalog
 from fsworker.store.errors import StoreUnavailableError
 
@@ -142,6 +144,10 @@ def _db_findings(args: argparse.Namespace, config_ok: bool, config_path: Any, no
             source = f"database {store.url}"
             catalog = store.repo.load_catalog()
             probes.append(_schema_probe(database_url(db_args), store.url))
+            plan = _numbers(config_path) if config_ok else NO_REGION
+            open_numbers = [] if plan.region is None else [
+                (f"task {t.task_id}", t.customer_number) for status in (TaskStatus.PENDING, TaskStatus.ACTIVE)
+                for t in store.queue.list_tasks(status=status, limit=100_000)]
     except StoreUnavailableError as exc:
         return [Finding(source="database", place=exc.url, message=f"unreachable: {exc.detail}")], False
     except CliError as exc:
@@ -158,8 +164,35 @@ def _db_findings(args: argparse.Namespace, config_ok: bool, config_path: Any, no
         except ValidationError as exc:
             found.append(Finding(source=source, place=f"{exc.field} (rule {rule.name!r})",
                                  message=f"{exc.value!r} is invalid: {exc.limit}"))
+    found += _unnormalised(source, plan, catalog, open_numbers)
     notes.append(f"{source}: {len(catalog.rules)} rule(s) checked")
     return found, True
+
+
+def _unnormalised(source: str, plan: NumberPlan, catalog: Any, open_numbers: list[tuple[str, str]]) -> list[Finding]:
+    """Stored numbers that are not their identity under the configured region: written
+    before the region was set (or changed); they would not match the switch's calls."""
+    if plan.region is None:
+        return []
+    stored = [*((f"blacklist {b.number}", b.number) for b in catalog.blacklist),
+              *((f"virtual number {v.number}", v.number) for v in catalog.virtual_numbers),
+              *((f"rule {r.name!r} place_value", r.place_value) for r in catalog.rules
+                if r.place.value == "number" and r.place_value),
+              *((f"rule {r.name!r} target", r.target) for r in catalog.rules
+                if str(r.strategy) == "number" and r.target),
+              *((f"campaign {c.name!r} target", c.target) for c in catalog.campaigns
+                if c.target_kind.value == "number"),
+              *open_numbers]
+    return [Finding(source=source, place=place, severity="warning",
+                    message=f"{value!r} is {identity} under region {plan.region}: "
+                            "run `fsworker db normalize-numbers`")
+            for place, value in stored if (identity := plan.normalize_or_keep(value)) != value]
+
+
+def _numbers(config_path: str | None) -> NumberPlan:
+    from fsworker.config.settings import load_config
+
+    return load_config(config_path).numbers.plan
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -183,7 +216,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         reachable = False
     if args.catalog:
         try:
-            read_catalog_file(args.catalog)
+            read_catalog_file(args.catalog, numbers=_numbers(config_path) if config_ok else NO_REGION)
             notes.append(f"{args.catalog}: valid")
         except CatalogError as exc:
             findings += _catalog_problems(args.catalog, exc.problems)

@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-from fsworker.cli.common import CliError, err, handles_os_errors, open_store
+from fsworker.cli.common import CliError, err, handles_os_errors, number_plan, open_store
 from fsworker.cli.main import EXIT_FAILED, EXIT_OK
 from fsworker.config.toml_io import (
     COLLECTIONS,
@@ -26,6 +26,7 @@ from fsworker.config.toml_io import (
     parse_catalog,
 )
 from fsworker.core.catalog import Catalog
+from fsworker.core.numbering import NO_REGION, NumberPlan
 from fsworker.core.validation import CatalogError, validate_catalog
 
 
@@ -50,10 +51,11 @@ def _hint_check(hint, field: str) -> None:  # type: ignore[no-untyped-def]
     check_hint(hint, field)
 
 
-def read_catalog_file(path: str, *, cross_check: bool = True) -> ParsedCatalog:
-    """Parse and validate an export file; CatalogError lists every problem."""
+def read_catalog_file(path: str, *, cross_check: bool = True, numbers: NumberPlan = NO_REGION) -> ParsedCatalog:
+    """Parse and validate an export file; CatalogError lists every problem. Numbers in
+    it are read with ``numbers`` (the configuration's [numbers] region)."""
     text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    return parse_catalog(text, hint_check=_hint_check, cross_check=cross_check)
+    return parse_catalog(text, hint_check=_hint_check, cross_check=cross_check, numbers=numbers)
 
 
 _INDEX_RE = re.compile(r"([a-z_]+)\[(\d+)\]")
@@ -93,7 +95,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     source = "<stdin>" if args.file == "-" else args.file
     try:
-        parsed = read_catalog_file(args.file, cross_check=args.replace)
+        parsed = read_catalog_file(args.file, cross_check=args.replace, numbers=number_plan(args))
     except UnicodeDecodeError as exc:
         raise CliError(f"{source}: not UTF-8 text: {exc.reason}") from exc
     except CatalogError as exc:

@@ -18,6 +18,7 @@ from typing import Any
 from fsworker.cli.common import (
     add_json,
     free_text,
+    number_plan,
     open_store,
     parse_int,
     print_fields,
@@ -103,7 +104,11 @@ def _campaign_opts(p: argparse.ArgumentParser, adding: bool) -> None:
 
 
 def _campaign(name: str, a: argparse.Namespace, old: Any) -> Campaign:
-    return Campaign(name=name, target_kind=_given(a.target_kind, old, "target_kind"), target=_given(a.target, old, "target"))
+    kind = _given(a.target_kind, old, "target_kind")
+    target = _given(a.target, old, "target")
+    if a.target is not None and str(kind) == TargetKind.NUMBER.value:
+        target = a.numbers.normalize(target, "campaign.target")  # any spelling; stored as its identity
+    return Campaign(name=name, target_kind=kind, target=target)
 
 
 # --- scenarios -------------------------------------------------------------------------------
@@ -219,6 +224,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _handler(fn: Callable[[Kind, argparse.Namespace], int], kind: Kind) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
+        args.numbers = number_plan(args)
+        if kind.store_kind == "virtual_number" and getattr(args, "name", None) is not None:
+            # A DID in any spelling names the stored one (its identity), as calls do.
+            args.name = args.numbers.normalize(args.name, "virtual_number.number")
         return fn(kind, args)
 
     return handler
@@ -278,6 +287,8 @@ def _list(kind: Kind, args: argparse.Namespace) -> int:
     if args.json:
         print_json(items)
     else:
+        if kind.store_kind == "virtual_number":
+            items = [{**d, "number": args.numbers.readable(d["number"])} for d in items]
         print_table(kind.columns, [[d.get(c) for c in kind.columns] for d in items], empty=f"no {kind.command}")
     return EXIT_OK
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from fsworker.cli.common import (
     add_json,
+    number_plan,
     open_store,
     parse_int,
     parse_int_list,
@@ -28,6 +29,7 @@ from fsworker.core.errors import ValidationError
 from fsworker.core.model import (
     MAX_CONCURRENCY,
     MAX_MIN_WAIT_S,
+    STRATEGY_TARGET,
     Hint,
     HintKind,
     Rule,
@@ -134,6 +136,7 @@ def _changes(args: argparse.Namespace, old: Rule | None) -> dict[str, Any]:
             ch["target"] = None
     if args.target is not None:
         ch["target"] = args.target or None
+    _identify_numbers(ch, old, number_plan(args))
     old_hint = old.hint if old is not None else Hint()
     language = args.hint_language if args.hint_language is not None else old_hint.language
     try:
@@ -158,6 +161,17 @@ def _changes(args: argparse.Namespace, old: Rule | None) -> dict[str, Any]:
     if args.max_concurrent is not None:
         ch["max_concurrent"] = parse_int(args.max_concurrent, "rule.max_concurrent")
     return ch
+
+
+def _identify_numbers(ch: dict[str, Any], old: Rule | None, plan: Any) -> None:
+    """A number typed as the place value (place number) or the target (strategy number)
+    becomes its identity, so any spelling is accepted and matches the switch's calls."""
+    place = ch.get("place", old.place.value if old is not None else LossPlace.ANY.value)
+    strategy = str(ch.get("strategy", old.strategy if old is not None else ""))
+    if ch.get("place_value") and place == LossPlace.NUMBER.value:
+        ch["place_value"] = plan.normalize(ch["place_value"], "rule.place_value")
+    if ch.get("target") and STRATEGY_TARGET.get(strategy) == "number":
+        ch["target"] = plan.normalize(ch["target"], "rule.target")
 
 
 def _replan(store: Any) -> None:

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     run_sqlite_off_hub()
     try:
         # the embedded SQLite database is created and migrated; PostgreSQL is checked
-        ensure_schema(config.database.url)
+        ensure_schema(config.database.url, number_region=config.numbers.region)
     except StoreUnavailableError as exc:
         log.error("%s", exc)
         return EXIT_UNAVAILABLE

@@ -13,14 +13,13 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fsworker.cli.common import add_json, handles_os_errors, open_store, print_json
+from fsworker.cli.common import add_json, handles_os_errors, number_plan, open_store, print_json
 from fsworker.cli.main import EXIT_OK
 from fsworker.core.calls import LossPlace, LostCall, TransferKind, TransferPhase
 from fsworker.core.catalog import Catalog
 from fsworker.core.errors import ValidationError
-from fsworker.core.numbers import validate_number
 from fsworker.core.planner import ScheduleNeverOpensError, plan
-from fsworker.core.rules import Accept, decide
+from fsworker.core.rules import Accept, IntakeFacts, decide
 from fsworker.core.schedule import zone
 
 
@@ -68,28 +67,30 @@ def _load_catalog(args: argparse.Namespace) -> Catalog:
     if args.catalog:
         from fsworker.cli.cmd_config_io import read_catalog_file
 
-        return read_catalog_file(args.catalog).catalog
+        return read_catalog_file(args.catalog, numbers=number_plan(args)).catalog
     with open_store(args) as store:
         return store.repo.load_catalog()
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    number = args.number  # an undialable number is a valid question: decide() says INVALID_NUMBER
-    if args.did is not None:
-        validate_number(args.did, "did")
+    numbers = number_plan(args)
+    # Read as intake reads the switch's caller ID: a number that is no phone number is
+    # a valid question, and decide() says which skip it gets.
+    number, number_problem = numbers.check(args.number)
+    did = None if args.did is None else numbers.normalize(args.did, "did")
     waited = _seconds(args.wait, "wait")
     duration = timedelta(seconds=_seconds(args.attempt_duration, "attempt_duration"))
     lost_at = _lost_at(args.at, args.tz).astimezone(UTC)
     place = (LossPlace.TRANSFER if args.transfer else LossPlace.SCENARIO if args.scenario
              else LossPlace.SITE if args.site else LossPlace.NUMBER)
     call = LostCall(
-        call_uuid="simulated", customer_number=number, virtual_number=args.did, scenario=args.scenario,
+        call_uuid="simulated", customer_number=number, virtual_number=did, scenario=args.scenario,
         site=args.site, campaign=args.campaign, place=place, lost_at=lost_at, waited_s=waited,
         transfer=TransferPhase(kind=TransferKind.BLIND) if args.transfer else None,
     )
     catalog = _load_catalog(args)
-    decision = decide(catalog, call)
-    out: dict[str, Any] = {"call": {"number": number, "did": args.did, "scenario": args.scenario, "site": args.site,
+    decision = decide(catalog, call, IntakeFacts(number_problem=number_problem))
+    out: dict[str, Any] = {"call": {"number": number, "did": did, "scenario": args.scenario, "site": args.site,
                                     "campaign": args.campaign, "place": place.value, "lost_at": lost_at,
                                     "waited_s": waited},
                            "explain": decision.explain()}
@@ -111,9 +112,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.json:
         print_json(out)
         return EXIT_OK
-    where = ", ".join(f"{k} {v}" for k, v in (("did", args.did), ("scenario", args.scenario), ("site", args.site),
+    where = ", ".join(f"{k} {v}" for k, v in (("did", did and numbers.readable(did)), ("scenario", args.scenario), ("site", args.site),
                                               ("campaign", args.campaign)) if v) or "no place details"
-    print(f"lost call from {number} ({place.value}; {where}), lost at {lost_at.isoformat()}, waited {waited:g} s")
+    print(f"lost call from {numbers.readable(number)} ({place.value}; {where}), lost at {lost_at.isoformat()}, waited {waited:g} s")
     for line in decision.explain():
         print(line)
     if attempts:

@@ -14,6 +14,7 @@ from typing import Any
 from fsworker.cli.common import (
     CliError,
     add_json,
+    number_plan,
     open_store,
     parse_int,
     print_fields,
@@ -73,13 +74,15 @@ def _task_json(t: TaskView) -> dict[str, Any]:
 def cmd_list(args: argparse.Namespace) -> int:
     status = _status(args.status)
     limit = parse_int(args.limit, "limit", lo=1, hi=100_000)
+    plan = number_plan(args)
+    number = None if args.number is None else plan.normalize(args.number, "number")
     with open_store(args) as store:
-        tasks = store.queue.list_tasks(status=status, customer_number=args.number, rule_name=args.rule, limit=limit)
+        tasks = store.queue.list_tasks(status=status, customer_number=number, rule_name=args.rule, limit=limit)
     if args.json:
         print_json([_task_json(t) for t in tasks])
         return EXIT_OK
     print_table(("id", "number", "rule", "status", "attempts", "due / ended", "reason"),
-                [(t.task_id, t.customer_number, t.rule_name, t.status, len(t.attempts),
+                [(t.task_id, plan.readable(t.customer_number), t.rule_name, t.status, len(t.attempts),
                   t.ended_at if t.status is TaskStatus.DONE else t.due_at, t.end_reason) for t in tasks],
                 empty="no tasks")
     return EXIT_OK
@@ -94,7 +97,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print_json({**_task_json(task), "lost_calls": [lost_call_to_json(c) for c in calls]})
         return EXIT_OK
     print_fields([
-        ("task", task.task_id), ("customer", task.customer_number), ("rule", task.rule_name),
+        ("task", task.task_id), ("customer", number_plan(args).readable(task.customer_number)),
+        ("rule", task.rule_name),
         ("status", task.status), ("next attempt", task.attempt_no if task.status is not TaskStatus.DONE else None),
         ("due at", task.due_at if task.status is not TaskStatus.DONE else None), ("created at", task.created_at),
         ("ended at", task.ended_at), ("end reason", task.end_reason), ("worker", task.lease_owner),

@@ -64,7 +64,7 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def ensure_schema(url: str, *, create: bool = True) -> None:
+def ensure_schema(url: str, *, create: bool = True, number_region: str | None = None) -> None:
     """SQLite: create the file's directory and migrate to the current schema (the
     embedded database is ours to manage). PostgreSQL: refuse an outdated schema."""
     from alembic.util.exc import CommandError
@@ -88,7 +88,7 @@ def ensure_schema(url: str, *, create: bool = True) -> None:
                        f"{head}: run `fsworker db upgrade` first", EXIT_FAILED)
     log.info("migrating the embedded database %s from %s to %s", redact_url(url), current, head)
     try:
-        migrate.upgrade(url)
+        migrate.upgrade(url, number_region=number_region)
     except CommandError as exc:  # e.g. a revision from a newer fsworker
         raise CliError(f"database {redact_url(url)}: cannot migrate schema {current} to {head}: {exc}") from exc
 
@@ -116,10 +116,25 @@ def open_store(args: argparse.Namespace, *, create: bool = True) -> Iterator[Sto
     url = database_url(args)
     engine = make_engine(url)
     try:
-        ensure_schema(url, create=create)
+        ensure_schema(url, create=create, number_region=_region_or_none(args))
         yield Store(engine=engine, url=redact_url(url))
     finally:
         engine.dispose()
+
+
+def number_plan(args: argparse.Namespace) -> Any:
+    """The configuration's NumberPlan: how numbers typed here are read and shown
+    ([numbers] region; without it, numbers as written)."""
+    from fsworker.config.settings import load_config
+
+    return load_config(getattr(args, "config", None)).numbers.plan
+
+
+def _region_or_none(args: argparse.Namespace) -> str | None:
+    try:
+        return number_plan(args).region  # type: ignore[no-any-return]
+    except FsworkerError:  # a broken file is reported by the command that reads it (check)
+        return None
 
 
 # --- parsing option values (so bad input names its field and exits 1, not 2) -------------

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fsworker.core.errors import ConfigError, ValidationError
+from fsworker.core.numbering import DialNumberFormat, NumberPlan
 from fsworker.core.numbers import validate_endpoint, validate_number
 from fsworker.core.webhook_target import TargetRefused, check_host, parse_host
 from fsworker.store.redact import ambiguous_userinfo, redact_db_url, redact_http_url
@@ -257,6 +258,10 @@ class CallbackConfig:
         doc="what the employee sees: customer | fixed")
     caller_id_number: str | None = _spec(None, _number_or_none,
                                          doc="company number for fixed, and when the DID is unknown")
+    dial_number_format: DialNumberFormat = _spec(  # noqa: RUF009 - a field spec
+        DialNumberFormat.E164, _enum(DialNumberFormat),
+        doc="how numbers are written to the switch (dial strings, caller IDs): "
+            "e164 | international_digits | national; needs [numbers] region")
 
     def __post_init__(self) -> None:
         _validate_fields(self, "callback")
@@ -270,6 +275,30 @@ class CallbackConfig:
 
     def external_endpoint(self, number: str) -> str:
         return self.external_number_template.replace("{number}", validate_number(number, "number"))
+
+
+def _region(v: Any, place: str) -> str | None:
+    if v is None:
+        return None
+    try:
+        NumberPlan(region=v)
+    except ValidationError as exc:
+        raise ValidationError(place, v, exc.limit) from None
+    return str(v)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NumbersConfig:
+    region: str | None = _spec(None, _region,
+                               doc="ISO 3166 alpha-2 country (e.g. \"RU\"): numbers become E.164; "
+                                   "unset: taken as written")
+
+    def __post_init__(self) -> None:
+        _validate_fields(self, "numbers")
+
+    @property
+    def plan(self) -> NumberPlan:
+        return NumberPlan(region=self.region)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -442,6 +471,7 @@ class Config:
     nodes: tuple[NodeConfig, ...] = (NodeConfig(),)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     callback: CallbackConfig = field(default_factory=CallbackConfig)
+    numbers: NumbersConfig = field(default_factory=NumbersConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
@@ -463,6 +493,7 @@ SECTIONS: dict[str, tuple[str, type, bool]] = {
     "node": ("nodes", NodeConfig, True),
     "worker": ("worker", WorkerConfig, False),
     "callback": ("callback", CallbackConfig, False),
+    "numbers": ("numbers", NumbersConfig, False),
     "tts": ("tts", TtsConfig, False),
     "metrics": ("metrics", MetricsConfig, False),
     "api": ("api", ApiConfig, False),
@@ -483,7 +514,7 @@ _SECRET_KEYS = {
 
 __all__ = [
     "CallbackConfig", "CallerIdPolicy", "Config", "DatabaseConfig", "EmployeeCallerIdPolicy",
-    "LogConfig", "LogFormat", "MetricsConfig", "NodeConfig", "Problem", "Severity", "TtsConfig",
+    "LogConfig", "LogFormat", "MetricsConfig", "NodeConfig", "NumbersConfig", "Problem", "Severity", "TtsConfig",
     "WebhookConfig", "WebhookEvent", "WorkerConfig", "check_config", "load_config",
     "parse_config", "reference_rows", "resolve_path",
 ]
@@ -682,10 +713,29 @@ def _cross_checks(values: dict[str, Any], problems: list[Problem], env: Mapping[
         if hook.url.startswith("http://") and not _is_loopback(urlsplit(hook.url).hostname or ""):
             problems.append(Problem(place=f"webhook[{i}].url", severity=Severity.WARNING,
                                     message="plain http to another host: customer numbers travel unencrypted"))
+    _number_checks(values, problems)
     metrics: MetricsConfig | None = values.get("metrics")
     if metrics is not None and metrics.enabled and metrics.address[0] in ("0.0.0.0", "::"):
         problems.append(Problem(place="metrics.listen", severity=Severity.WARNING,
                                 message="listens on every interface; restrict it with a firewall"))
+
+
+def _number_checks(values: dict[str, Any], problems: list[Problem]) -> None:
+    """The callback numbers must be numbers of the region; a dial format other than
+    e164 means nothing without one (numbers are then written as stored)."""
+    numbers: NumbersConfig = values.get("numbers") or NumbersConfig()
+    callback: CallbackConfig = values.get("callback") or CallbackConfig()
+    if numbers.region is None:
+        if callback.dial_number_format is not DialNumberFormat.E164:
+            problems.append(Problem(place="callback.dial_number_format", severity=Severity.WARNING,
+                                    message=f"{callback.dial_number_format.value!r} has no effect without "
+                                            "[numbers] region: numbers are dialled as stored"))
+        return
+    if callback.caller_id_number is not None:
+        try:
+            numbers.plan.normalize(callback.caller_id_number, "callback.caller_id_number")
+        except ValidationError as exc:
+            problems.append(Problem.from_error(exc))
 
 
 def _is_loopback(host: str) -> bool:

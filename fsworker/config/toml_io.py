@@ -33,6 +33,7 @@ from fsworker.core.model import (
     Site,
     VirtualNumber,
 )
+from fsworker.core.numbering import NO_REGION, NumberPlan
 from fsworker.core.schedule.text import (
     format_exception,
     format_weekly,
@@ -295,7 +296,7 @@ def _check_entry(name: str, i: int, entry: Any, problems: list[Problem]) -> tupl
 
 
 def parse_catalog(text: str, *, hint_check: Callable[[Hint, str], None] | None = None,
-                  cross_check: bool = True) -> ParsedCatalog:
+                  cross_check: bool = True, numbers: NumberPlan = NO_REGION) -> ParsedCatalog:
     """TOML text -> Catalog; CatalogError listing every problem otherwise.
 
     ``cross_check=False`` leaves out ``check_catalog`` (references, unique names): for a
@@ -303,7 +304,10 @@ def parse_catalog(text: str, *, hint_check: Callable[[Hint, str], None] | None =
     caller validates the merged result instead.
 
     ``hint_check(hint, field)`` (normally ``prompts.validate_hint``) is run on every
-    rule's hint so that a broken template is refused at import, not at call time."""
+    rule's hint so that a broken template is refused at import, not at call time.
+
+    ``numbers`` turns every number in the file into its identity first (E.164 under a
+    region), so a file may spell numbers as people do."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -341,7 +345,8 @@ def parse_catalog(text: str, *, hint_check: Callable[[Hint, str], None] | None =
             if not buildable:
                 continue
             try:
-                item = rule_from_dict(entry, position=i) if name == "rules" else _BUILD[name](entry)
+                read = _numbers_read(name, entry, numbers)
+                item = rule_from_dict(read, position=i) if name == "rules" else _BUILD[name](read)
                 if name == "rules" and hint_check is not None:
                     hint_check(item.hint, f"rules[{i}].hint")
             except ValidationError as exc:
@@ -362,6 +367,26 @@ def parse_catalog(text: str, *, hint_check: Callable[[Hint, str], None] | None =
     if problems:
         raise CatalogError(problems)
     return ParsedCatalog(catalog=catalog, sections=frozenset(doc))
+
+
+# The keys holding numbers in each collection, and when they hold one.
+_NUMBER_KEYS: dict[str, tuple[tuple[str, Callable[[dict[str, Any]], bool], str], ...]] = {
+    "blacklist": (("number", lambda d: True, "blacklist.number"),),
+    "virtual_numbers": (("number", lambda d: True, "virtual_number.number"),),
+    "campaigns": (("target", lambda d: d.get("target_kind") == "number", "campaign.target"),),
+    "rules": (("place_value", lambda d: d.get("place") == "number", "rule.place_value"),
+              ("target", lambda d: d.get("strategy") == "number", "rule.target")),
+}
+
+
+def _numbers_read(name: str, entry: dict[str, Any], numbers: NumberPlan) -> dict[str, Any]:
+    """``entry`` with its numbers as identities, before the model (which takes only
+    digits and '+') sees them; errors name the model's field."""
+    out = dict(entry)
+    for key, holds, field in _NUMBER_KEYS.get(name, ()):
+        if isinstance(out.get(key), str) and out[key] and holds(out):
+            out[key] = numbers.normalize(out[key], field)
+    return out
 
 
 def merge_catalogs(current: Catalog, incoming: ParsedCatalog) -> Catalog:

@@ -80,6 +80,9 @@ class AttemptSettings:
     customer_endpoint: Callable[[str], str]
     #: a scenario handoff (R5g) -> the endpoint that enters its dialplan extension
     scenario_endpoint: Callable[[ScenarioHandoff], str]
+    #: how a stored (E.164) number is written to the switch as a caller ID
+    #: ([callback] dial_number_format)
+    dial_number: Callable[[str], str] = lambda n: n
 
 
 class NotDialledReason(enum.StrEnum):
@@ -111,6 +114,7 @@ class PreparedAttempt:
     plan: DialPlan
     customer_endpoint: str
     caller_id: str  #: what the customer sees: the number they dialled (D2)
+    employee_caller_id: str  #: what the employee sees: the customer's number (D2)
     prompt: PromptAction
 
 
@@ -145,7 +149,8 @@ def prepare_attempt(
     plan = dial_plan(planned, settings)
     try:
         customer_endpoint = settings.customer_endpoint(customer_number)
-        caller_id = customer_caller_id(lost, settings.fallback_caller_id)
+        caller_id = settings.dial_number(customer_caller_id(lost_calls, settings.fallback_caller_id))
+        employee_caller_id = settings.dial_number(customer_number)
     except FsworkerError as exc:
         return NotDialled(reason=NotDialledReason.INVALID_NUMBER, outcome=AttemptOutcome.INVALID_NUMBER,
                           detail=str(exc), why=f"cannot dial customer {customer_number!r}: {exc}", lost=lost)
@@ -155,13 +160,18 @@ def prepare_attempt(
         settings.prompt,
     )
     return PreparedAttempt(lost=lost, plan=plan, customer_endpoint=customer_endpoint,
-                           caller_id=caller_id, prompt=prompt)
+                           caller_id=caller_id, employee_caller_id=employee_caller_id, prompt=prompt)
 
 
-def customer_caller_id(lost: LostCall, fallback: str | None) -> str:
-    """The number the customer sees (D2): the one they dialled, else ``fallback``.
-    Raises InvalidNumberError when neither is a number."""
-    caller_id = lost.virtual_number or ""
+def customer_caller_id(lost_calls: Sequence[LostCall] | LostCall, fallback: str | None) -> str:
+    """The number the customer sees (D2): the one they dialled last, else ``fallback``.
+    A lost call that names no number (a callback asked for over HTTP without
+    ``company_number`` that joined the task) does not hide an earlier one that does.
+    Raises InvalidNumberError when none is a number."""
+    calls = [lost_calls] if isinstance(lost_calls, LostCall) else sorted(lost_calls, key=lambda c: c.lost_at,
+                                                                             reverse=True)
+    caller_id = next((c.virtual_number for c in calls if is_valid_number(c.virtual_number)),
+                     calls[0].virtual_number if calls else "") or ""
     if fallback and not is_valid_number(caller_id):
         # The number dialled is unknown or not a number (it came from the switch's
         # variables): show the configured one rather than not call back.

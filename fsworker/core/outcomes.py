@@ -20,6 +20,12 @@ class SkipReason(enum.StrEnum):
     IGNORED = "ignored"  #: fsw_ignore=true on the call
     INVALID_NUMBER = "invalid_number"  #: D5: the caller number cannot be dialled back
     DUPLICATE = "duplicate"  #: this call UUID was already taken in (another worker)
+    # With [numbers] region: a caller "number" that is no phone number, by kind.
+    WITHHELD_NUMBER = "withheld_number"  #: anonymous / unknown / private / empty: nobody to call back
+    NOT_A_NUMBER = "not_a_number"  #: letters or other characters, e.g. "reception"
+    NUMBER_TOO_SHORT = "number_too_short"  #: an extension or short code, not a full number of the region
+    NUMBER_TOO_LONG = "number_too_long"  #: more digits than any number of its country
+    UNKNOWN_COUNTRY_CODE = "unknown_country_code"  #: '+' and no country's calling code
 
 
 class TaskStatus(enum.StrEnum):
@@ -37,6 +43,9 @@ class TaskEndReason(enum.StrEnum):
     CANCELLED_BY_OPERATOR = "cancelled_by_operator"  #: `fsworker tasks cancel`
     INVALID_NUMBER = "invalid_number"  #: D5: the customer number cannot be dialled
     NO_EMPLOYEE_CALLS_FOUND = "no_employee_calls_found"  #: R5e, nobody was tried
+    #: D1 after numbers were normalised: another open task of the same customer goes on
+    #: with this task's lost calls (fsworker db normalize-numbers / migration 0005)
+    MERGED = "merged"
 
 
 class AttemptOutcome(enum.StrEnum):

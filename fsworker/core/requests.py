@@ -20,7 +20,7 @@ from typing import Any
 from fsworker.core.calls import LossPlace, LostCall
 from fsworker.core.errors import ValidationError
 from fsworker.core.names import check_ident, check_name
-from fsworker.core.numbers import validate_number
+from fsworker.core.numbering import NO_REGION, NumberPlan
 
 #: lost_calls.call_uuid holds 64 characters; "api:" takes 4
 MAX_KEY_LEN = 60
@@ -53,8 +53,10 @@ def _opt_str(body: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
-def parse_callback_request(body: object) -> CallbackRequest:
-    """The JSON body of POST /api/v1/callbacks, checked field by field."""
+def parse_callback_request(body: object, numbers: NumberPlan = NO_REGION) -> CallbackRequest:
+    """The JSON body of POST /api/v1/callbacks, checked field by field. ``numbers``
+    reads the two numbers as the intake reads the switch's ([numbers] region): any
+    spelling, kept as its E.164 identity."""
     if not isinstance(body, Mapping):
         raise ValidationError("body", type(body).__name__, "a JSON object")
     unknown = sorted(set(body) - set(FIELDS))
@@ -63,10 +65,10 @@ def parse_callback_request(body: object) -> CallbackRequest:
     customer = body.get("customer_number")
     if customer is None:
         raise ValidationError("customer_number", None, "required: the number to call back")
-    customer = validate_number(customer, "customer_number")
+    customer = numbers.normalize(customer, "customer_number")
     company = _opt_str(body, "company_number")
     if company is not None:
-        validate_number(company, "company_number")
+        company = numbers.normalize(company, "company_number")
     key = body.get("idempotency_key")
     if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
         raise ValidationError("idempotency_key", key,

@@ -19,8 +19,10 @@ Decisions where the spec is silent:
   task keeps its rule, its attempt count and its due time (no re-plan); the rule
   checks below D1 (place, applies-schedule, min wait) do not apply to a joining call,
   but the ones above it do (switch off, ignored, bad number, blacklist, reached).
-- Numbers are compared exactly as given (blacklist, virtual numbers); normalising
-  them is the detector's job.
+- Numbers are compared exactly as given (blacklist, virtual numbers): whoever takes a
+  number in (intake, CLI, import) has already turned it into its identity with the
+  configured NumberPlan (E.164 under a region). A caller "number" that is no phone
+  number arrives as ``IntakeFacts.number_problem`` and is skipped with its own reason.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 from fsworker.core.calls import LossPlace, LostCall
 from fsworker.core.catalog import Catalog
 from fsworker.core.model import Rule
+from fsworker.core.numbering import NumberProblem
 from fsworker.core.numbers import is_valid_number
 from fsworker.core.outcomes import SkipReason
 from fsworker.core.schedule import is_open
@@ -40,6 +43,15 @@ from fsworker.core.schedule import is_open
 log = logging.getLogger(__name__)
 
 TaskRef = Hashable  #: whatever identifies a task in the store (an int id, a UUID)
+
+#: The skip recorded (and counted in fsworker_skips_total) for each kind of non-number.
+NUMBER_SKIPS: dict[NumberProblem, SkipReason] = {
+    NumberProblem.WITHHELD: SkipReason.WITHHELD_NUMBER,
+    NumberProblem.NOT_A_NUMBER: SkipReason.NOT_A_NUMBER,
+    NumberProblem.TOO_SHORT: SkipReason.NUMBER_TOO_SHORT,
+    NumberProblem.TOO_LONG: SkipReason.NUMBER_TOO_LONG,
+    NumberProblem.UNKNOWN_COUNTRY: SkipReason.UNKNOWN_COUNTRY_CODE,
+}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,6 +63,7 @@ class IntakeFacts:
     open_task_rule: str | None = None  #: that task's rule name, when known (D1)
     reached_since_loss: bool = False  #: a contact was made after the loss (R17)
     ignored: bool = False  #: fsw_ignore=true on the call (D4)
+    number_problem: NumberProblem | None = None  #: the caller number is no phone number of the region
 
 
 class Verdict(enum.StrEnum):
@@ -178,7 +191,9 @@ def decide(catalog: Catalog, call: LostCall, facts: IntakeFacts | None = None) -
 
     1. master switch off (R16) -> Skip MASTER_SWITCH_OFF
     2. fsw_ignore on the call -> Skip IGNORED
-    3. customer number not dialable (D5) -> Skip INVALID_NUMBER
+    3. customer number no phone number of the region (``facts.number_problem``) -> Skip
+       WITHHELD_NUMBER / NOT_A_NUMBER / NUMBER_TOO_SHORT / ..., else not dialable (D5)
+       -> Skip INVALID_NUMBER
     4. blacklisted, in the catalog or per ``facts`` (R18) -> Skip BLACKLISTED
     5. customer reached since the loss (R17) -> Skip ALREADY_REACHED
     6. an open task for this number (D1) -> Accept(join_task=...)
@@ -192,6 +207,9 @@ def decide(catalog: Catalog, call: LostCall, facts: IntakeFacts | None = None) -
         return _skip(uuid, SkipReason.MASTER_SWITCH_OFF, "auto-callback is switched off")
     if facts.ignored:
         return _skip(uuid, SkipReason.IGNORED, "fsw_ignore is set on the call")
+    if facts.number_problem is not None:
+        return _skip(uuid, NUMBER_SKIPS[facts.number_problem],
+                     f"caller number {call.customer_number!r} is not a phone number: {facts.number_problem.value}")
     if not is_valid_number(call.customer_number):
         return _skip(uuid, SkipReason.INVALID_NUMBER, f"caller number {call.customer_number!r} cannot be dialled")
     if facts.blacklisted or call.customer_number in catalog.blacklisted_numbers:

@@ -135,7 +135,7 @@ class CallbacksApi:
                           "limit": f"1..{MAX_BODY} bytes"})
         raw = environ["wsgi.input"].read(length)
         try:
-            req = parse_callback_request(json.loads(raw))
+            req = parse_callback_request(json.loads(raw), self.intake.numbers)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return _send(start_response, 400, {"error": "invalid", "field": "body", "value": None,
                                                "limit": f"a JSON object ({exc})"})

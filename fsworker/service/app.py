@@ -288,7 +288,8 @@ class Service:
         self.webhooks = WebhookDispatcher(cfg.webhooks, metrics=self.metrics, environ=self.environ) \
             if cfg.webhooks else None
         self.observer = _Observer(self.metrics, self.webhooks, self.queue)
-        self.intake = Intake(self.queue, self.catalog, clock=self.clock, observer=self.observer)
+        numbers = cfg.numbers.plan
+        self.intake = Intake(self.queue, self.catalog, clock=self.clock, observer=self.observer, numbers=numbers)
         self._pending: gevent.Greenlet | None = None
         self._pending_last: int | None = None
         self.metrics.set_pending_source(self._pending_tasks)
@@ -317,15 +318,22 @@ class Service:
             flow = CallFlow(conn, node.watcher, flow_settings, node=node_cfg.name)
             slots.append(NodeSlot(name=node_cfg.name, flow=flow, is_up=lambda c=conn: c.is_connected))
         cb = cfg.callback
+
+        def dial_number(number: str) -> str:
+            return numbers.for_dial(number, cb.dial_number_format)
+
+        fallback_caller_id = numbers.normalize(cb.caller_id_number, "callback.caller_id_number") \
+            if cb.caller_id_number else None
         self.dispatcher = Dispatcher(
             queue=self.queue, catalog=self.catalog, nodes=slots,
             worker_id=cfg.worker.effective_worker_id(), clock=self.clock, observer=self.observer,
             settings=DispatchSettings(
                 workers=cfg.worker.workers, lease_s=cfg.worker.lease_s, poll_s=cfg.worker.poll_interval_s,
-                grace_s=cfg.worker.shutdown_grace_s, customer_endpoint=cb.customer_endpoint,
-                fallback_caller_id=cb.caller_id_number,
+                grace_s=cfg.worker.shutdown_grace_s,
+                customer_endpoint=lambda n: cb.customer_endpoint(dial_number(n)),
+                fallback_caller_id=fallback_caller_id, dial_number=dial_number,
                 dial=DialSettings(default_ring_timeout_s=cb.employee_ring_timeout_s,
-                                  external_dial_template=cb.external_number_template),
+                                  external_dial_template=cb.external_number_template, dial_number=dial_number),
                 prompt=PromptSettings(tts_engine=cfg.tts.engine, tts_voice=cfg.tts.voice,
                                       default_language=cfg.tts.language),
             ),

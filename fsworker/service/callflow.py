@@ -82,6 +82,9 @@ class AttemptRequest:
     customer_number: str
     customer_endpoint: str  #: dial string of the customer, built from a validated number
     customer_caller_id: str  #: what the customer sees: the number they dialled (D2)
+    #: what the employee sees: the customer's number as dial_number_format writes it
+    #: (default: customer_number as stored)
+    employee_caller_id: str = ""
     plan: DialPlan
     prompt: PromptAction
 
@@ -185,6 +188,8 @@ class CallFlow:
             try:
                 validate_number(req.customer_number, "customer_number")
                 validate_number(req.customer_caller_id, "customer_caller_id")
+                if req.employee_caller_id:
+                    validate_number(req.employee_caller_id, "employee_caller_id")
             except ValidationError as exc:
                 log.warning("%s: not dialling: %s", tag, exc)
                 clean = True
@@ -459,7 +464,7 @@ class CallFlow:
         s = self.settings
         # D2: the employee sees the customer's number, and a name saying why.
         variables = originate_variables(
-            req, role="employee", caller_id_number=req.customer_number, caller_id_name=s.employee_caller_id_name,
+            req, role="employee", caller_id_number=req.employee_caller_id or req.customer_number, caller_id_name=s.employee_caller_id_name,
             ring_timeout_s=step.ring_timeout_s,
         )
         arg = commands.originate_arg(list(step.endpoints), variables=variables, target=commands.Park())

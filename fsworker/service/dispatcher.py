@@ -109,6 +109,8 @@ class DispatchSettings:
     grace_s: float = 30.0
     customer_endpoint: Callable[[str], str] = lambda n: f"sofia/gateway/pstn/{validate_number(n)}"
     fallback_caller_id: str | None = None  #: shown to the customer when the DID is unknown
+    #: how a stored number is written to the switch as a caller ID ([callback] dial_number_format)
+    dial_number: Callable[[str], str] = lambda n: n
     dial: DialSettings = field(default_factory=DialSettings)
     prompt: PromptSettings = field(default_factory=PromptSettings)
     hint_timezone: str = "UTC"
@@ -149,7 +151,7 @@ class Dispatcher:
         s = self.settings
         self._attempt_settings = AttemptSettings(
             dial=s.dial, prompt=s.prompt, hint_timezone=s.hint_timezone, fallback_caller_id=s.fallback_caller_id,
-            customer_endpoint=s.customer_endpoint,
+            customer_endpoint=s.customer_endpoint, dial_number=s.dial_number,
             scenario_endpoint=lambda handoff: commands.loopback_endpoint(handoff.extension, handoff.context),
         )
 
@@ -272,6 +274,7 @@ class Dispatcher:
             task_id=task.task_id, attempt=task.attempt_no, attempt_id=task.attempt_id,
             customer_number=task.customer_number, customer_endpoint=prepared.customer_endpoint,
             customer_caller_id=prepared.caller_id, plan=prepared.plan, prompt=prepared.prompt,
+            employee_caller_id=prepared.employee_caller_id,
         )
         if task.recover_legs and self._recover(task, prepared.lost, req, tag, catalog, rule):
             return

@@ -12,6 +12,11 @@ Rules:
 - What the switch reports is untrusted text: a NUL in it (an event's ``%00``) cannot be
   stored in a PostgreSQL text column, so it is replaced by U+FFFD before anything is
   recorded (the number stays undialable and is skipped as invalid_number, not lost).
+- Numbers enter here: the caller's number, the DID and a contact's number become their
+  identity under the configured NumberPlan (E.164 with a region) before anything is
+  stored or compared, so one customer is one number whatever the trunk's spelling. A
+  caller "number" that is no phone number is recorded as reported and skipped with its
+  own reason (withheld_number, not_a_number, number_too_short, ...).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from fsworker.core.calls import Contact, LossPlace, LostCall, RungLeg, TransferP
 from fsworker.core.catalog import Catalog
 from fsworker.core.clock import Clock, SystemClock
 from fsworker.core.errors import FsworkerError, InvalidNumberError
+from fsworker.core.numbering import NO_REGION, NumberPlan, NumberProblem
 from fsworker.core.outcomes import SkipReason, TaskEndReason
 from fsworker.core.planner import ScheduleNeverOpensError, first_due
 from fsworker.core.rules import Accept, IntakeFacts, Skip, decide
@@ -60,6 +66,15 @@ def _storable(obj: LostCall | Contact | RungLeg | TransferPhase) -> object:
         if new != value:
             changes[f.name] = new
     return replace(obj, **changes) if changes else obj
+
+
+def _identified(plan: NumberPlan, call: LostCall) -> tuple[LostCall, NumberProblem | None]:
+    """``call`` with its numbers as identities, and what is wrong with the caller's."""
+    number, problem = plan.check(call.customer_number)
+    did = plan.normalize_or_keep(call.virtual_number)
+    if number == call.customer_number and did == call.virtual_number:
+        return call, problem
+    return replace(call, customer_number=number, virtual_number=did), problem
 
 
 class _Deferred:
@@ -130,8 +145,10 @@ class Intake:
         *,
         clock: Clock | None = None,
         observer: IntakeObserver | None = None,
+        numbers: NumberPlan = NO_REGION,
     ) -> None:
         self.queue = queue
+        self.numbers = numbers
         self.catalog = catalog
         self.clock = clock or SystemClock()
         self.observer: IntakeObserver = observer or NullObserver()
@@ -146,7 +163,7 @@ class Intake:
         requested callback: call back under that rule (every other check still holds)
         and not before that instant."""
         now = self.clock.now()
-        call = _storable(call)  # type: ignore[assignment]
+        call, number_problem = _identified(self.numbers, _storable(call))  # type: ignore[arg-type]
         obs = _Deferred()
         # Read before the transaction: the catalog comes through another connection,
         # which would wait for this transaction's lock on SQLite.
@@ -158,12 +175,14 @@ class Intake:
                 if not self.queue.record_lost_call(call, now=now):
                     return IntakeResult(call_uuid=call.call_uuid, skip=SkipReason.DUPLICATE)
                 obs.lost_call(call)
-            result = self._decide(call, now, obs, catalog, not_before)
+            result = self._decide(call, now, obs, catalog, not_before, number_problem)
         obs.replay(self.observer)
         return result
 
     def _decide(self, call: LostCall, now: datetime, obs: IntakeObserver, catalog: Catalog,
-                not_before: datetime | None = None) -> IntakeResult:
+                not_before: datetime | None = None, number_problem: NumberProblem | None = None) -> IntakeResult:
+        if number_problem is not None:  # no customer: nothing to look up
+            return self._skip_decided(call, decide(catalog, call, IntakeFacts(number_problem=number_problem)), obs)
         open_task = self.queue.open_task_for(call.customer_number)
         facts = IntakeFacts(
             open_task=open_task.task_id if open_task else None,
@@ -210,6 +229,10 @@ class Intake:
             obs.task_joined(call, task_id, rule.name)
         return IntakeResult(call_uuid=call.call_uuid, task_id=task_id, created=created)
 
+    def _skip_decided(self, call: LostCall, decision: Accept | Skip, obs: IntakeObserver) -> IntakeResult:
+        assert isinstance(decision, Skip)
+        return self._skip(call, decision.reason, decision.detail, obs)
+
     def _skip(self, call: LostCall, reason: SkipReason, detail: str, obs: IntakeObserver) -> IntakeResult:
         self.queue.mark_lost_call_skipped(call.call_uuid, reason)
         log.info("call %s from %s skipped: %s %s", call.call_uuid, call.customer_number, reason.value, detail)
@@ -218,6 +241,9 @@ class Intake:
 
     def contact(self, contact: Contact) -> list[int]:
         contact = _storable(contact)  # type: ignore[assignment]
+        number = self.numbers.normalize_or_keep(contact.customer_number)
+        if number != contact.customer_number:
+            contact = replace(contact, customer_number=number)
         new, cancelled = self.queue.record_contact(contact)
         if new and cancelled:
             log.info("call %s: customer %s reached (%s); cancelled tasks %s (R17)",

@@ -17,27 +17,44 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from fsworker.core.numbering import NumberPlan
 from fsworker.store.engine import make_engine, redact_url
 from fsworker.store.errors import translate_errors
+from fsworker.store.renumber import RenumberReport, renumber
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(url: str, stdout: io.TextIOBase | None = None) -> Config:
+def alembic_config(url: str, stdout: io.TextIOBase | None = None, *, number_region: str | None = None) -> Config:
     cfg = Config(stdout=stdout) if stdout is not None else Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     # '%' is interpolation syntax in ConfigParser.
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["fsworker_url"] = url
+    # [numbers] region, for revisions that rewrite stored numbers (0005)
+    cfg.attributes["number_region"] = number_region
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", *, number_region: str | None = None) -> None:
+    """``number_region``: the configuration's [numbers] region, so migration 0005 can
+    normalise the numbers already stored (None: they are kept as written)."""
     log.info("migrating %s up to %s", redact_url(url), revision)
     with translate_errors(redact_url(url)):
-        command.upgrade(alembic_config(url), revision)
+        command.upgrade(alembic_config(url, number_region=number_region), revision)
+
+
+def normalize_numbers(url: str, region: str) -> RenumberReport:
+    """Rewrite stored numbers to E.164 under ``region`` and merge one customer's open
+    tasks (fsworker.store.renumber), in one transaction."""
+    engine = make_engine(url)
+    try:
+        with translate_errors(redact_url(url)), engine.begin() as conn:
+            return renumber(conn, NumberPlan(region=region))
+    finally:
+        engine.dispose()
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -16,8 +16,8 @@ import abc
 import logging
 import re
 import string
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from fsworker.core.errors import FsworkerError, ValidationError
@@ -135,6 +135,9 @@ class DialSettings:
     gateway: str = "default"
     #: last-attempted (R5e): the step width when no tried employee is in any group
     default_max_lines: int = 3
+    #: how a stored number (an identity, E.164 under a region) is written into the
+    #: template: [callback] dial_number_format; validated again after it
+    dial_number: Callable[[str], str] = field(default=lambda n: n, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_timeout(self.default_ring_timeout_s, "dial.default_ring_timeout_s")
@@ -160,7 +163,7 @@ class DialSettings:
     def external_endpoint(self, number: object, field: str = "number") -> str:
         """The endpoint that dials ``number`` outside (validated first, D5)."""
         try:
-            validate_number(number, field)
+            number = validate_number(self.dial_number(validate_number(number, field)), field)
         except ValidationError as exc:
             raise InvalidEndpointError(exc.field, exc.value, exc.limit) from exc
         return checked_endpoint(
