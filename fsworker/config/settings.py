@@ -160,6 +160,9 @@ class NodeConfig:
                               doc="environment variable holding the ESL password")
     connect_timeout_s: float = _spec(5.0, _float(0.1, 120), doc="TCP connect + auth timeout")
     command_timeout_s: float = _spec(10.0, _float(0.1, 600), doc="api/bgapi reply timeout")
+    failover: bool = _spec(False, lambda v, p: _bool(v, p),  # noqa: PLW0108 - _bool is defined below
+                           doc="callbacks of calls lost on this node may go out through another node while it "
+                               "is down (only if every node reaches the same phones and gateways)")
 
     def __post_init__(self) -> None:
         _validate_fields(self, "node")
