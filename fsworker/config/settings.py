@@ -174,6 +174,9 @@ class NodeConfig:
     event_backlog_mib: int = _spec(32, _int(1, 4096),
                                    doc="wire bytes of events waiting for or in their handlers; past it, "
                                        "reading pauses (TCP pushes back), nothing is dropped")
+    failover: bool = _spec(False, lambda v, p: _bool(v, p),  # noqa: PLW0108 - _bool is defined below
+                           doc="callbacks of calls lost on this node may go out through another node while it "
+                               "is down (only if every node reaches the same phones and gateways)")
 
     def __post_init__(self) -> None:
         _validate_fields(self, "node")

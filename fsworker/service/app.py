@@ -316,7 +316,8 @@ class Service:
             conn.register_handle("*", node.on_event)
             self.nodes.append(node)
             flow = CallFlow(conn, node.watcher, flow_settings, node=node_cfg.name)
-            slots.append(NodeSlot(name=node_cfg.name, flow=flow, is_up=lambda c=conn: c.is_connected))
+            slots.append(NodeSlot(name=node_cfg.name, flow=flow, is_up=lambda c=conn: c.is_connected,
+                                  failover=node_cfg.failover))
         cb = cfg.callback
 
         def dial_number(number: str) -> str:

@@ -44,6 +44,7 @@ from fsworker.core.catalog import Catalog
 from fsworker.core.clock import Clock, SystemClock
 from fsworker.core.detector.employees import EmployeeResolver
 from fsworker.core.errors import ValidationError
+from fsworker.core.nodes import NodeState, choose_node
 from fsworker.core.numbers import validate_number
 from fsworker.core.outcomes import AttemptOutcome, HintFallback, TaskEndReason
 from fsworker.core.planner import ScheduleNeverOpensError, after_attempt
@@ -99,6 +100,7 @@ class NodeSlot:
     flow: CallFlow
     is_up: Callable[[], bool]
     active: int = 0
+    failover: bool = False  #: its callbacks may go out through another node while it is down
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -266,9 +268,9 @@ class Dispatcher:
             return
         if prepared.prompt.fallback_reason is not None:
             self.observer.hint_fallback(task, prepared.prompt.fallback_reason)
-        node = self._pick_node()
+        node, why = self._pick_node(prepared.lost.node)
         if node is None:
-            self._no_node(task, tag)
+            self._no_node(task, tag, why)
             return
         req = AttemptRequest(
             task_id=task.task_id, attempt=task.attempt_no, attempt_id=task.attempt_id,
@@ -278,8 +280,8 @@ class Dispatcher:
         )
         if task.recover_legs and self._recover(task, prepared.lost, req, tag, catalog, rule):
             return
-        log.info("%s: customer %s (lost call %s), rule %r, strategy %s, node %s", tag, task.customer_number,
-                 prepared.lost.call_uuid, rule.name, prepared.plan.strategy, node.name)
+        log.info("%s: customer %s (lost call %s), rule %r, strategy %s, node %s (%s)", tag, task.customer_number,
+                 prepared.lost.call_uuid, rule.name, prepared.plan.strategy, node.name, why)
         self._dial(task, prepared.lost, node, req, catalog, rule)
 
     def _not_dialled(self, task: ClaimedTask, nd: NotDialled, catalog: Catalog, rule, tag: str) -> None:  # noqa: ANN001 - rule: Rule | None
@@ -293,8 +295,8 @@ class Dispatcher:
         else:
             self._finish(task, nd.lost, result, catalog=catalog, rule=rule)
 
-    def _no_node(self, task: ClaimedTask, tag: str) -> None:
-        log.warning("%s: no FreeSWITCH node is connected; giving the task back", tag)
+    def _no_node(self, task: ClaimedTask, tag: str, why: str) -> None:
+        log.warning("%s: %s; giving the task back", tag, why)
         self.queue.release(task.task_id, self.worker_id, now=self.clock.now(), recover_legs=task.recover_legs)
         # No longer ours: the heartbeat must not report it lost, and another worker
         # of this dispatcher may claim it again while this one waits.
@@ -500,13 +502,10 @@ class Dispatcher:
         user = endpoint.split("@", 1)[0].rsplit("/", 1)[-1]
         return EmployeeResolver(catalog.employee_by_endpoint).resolve(endpoint, user) or endpoint
 
-    def _pick_node(self) -> NodeSlot | None:
-        up = [n for n in self.nodes if n.is_up()]
-        if not up:
-            return None
-        least = min(n.active for n in up)
-        candidates = [n for n in up if n.active == least]
-        return candidates[next(self._rr) % len(candidates)]
+    def _pick_node(self, origin: str | None) -> tuple[NodeSlot | None, str]:
+        states = [NodeState(name=n.name, up=n.is_up(), active=n.active, failover=n.failover) for n in self.nodes]
+        choice = choose_node(origin, states, next(self._rr))
+        return next((n for n in self.nodes if n.name == choice.node), None), choice.why
 
     # -- leases ----------------------------------------------------------------------
     def _heartbeat(self) -> None:

@@ -4,6 +4,7 @@ reconciliation after a dropped link, several switches."""
 from __future__ import annotations
 
 import gevent
+import pytest
 
 from fsworker.core.outcomes import SkipReason
 from fsworker.service.app import Service
@@ -59,8 +60,8 @@ def test_call_ending_while_the_link_is_down_is_reconciled_after_reconnect(harnes
 
 
 def test_lost_calls_from_two_switches_are_called_back(db_url: str) -> None:
-    """Two FreeSWITCH nodes: calls lost on either become tasks; the callbacks are
-    placed on connected nodes."""
+    """Two FreeSWITCH nodes: calls lost on either become tasks; each callback is placed
+    on the node its call was lost on."""
     from fsworker.core.outcomes import TaskStatus
     from fsworker.testing.fakeswitch.directory import Behaviour
 
@@ -92,9 +93,11 @@ def test_lost_calls_from_two_switches_are_called_back(db_url: str) -> None:
         for t in h.tasks():
             [pbx] = [p for p in h.pbxs if callback_legs(p, t.task_id, "customer")]
             h.assert_bridged(t.task_id, pbx)
-        legs = [leg for pbx in h.pbxs for leg in pbx.legs.legs if leg.variables.get("fsw_role") == "customer"]
-        assert sorted(leg.endpoint for leg in legs) == ["sofia/gateway/pstn/79161111111",
-                                                       "sofia/gateway/pstn/79162222222"]
+        # each callback went out through the switch the customer had called (issue 18)
+        for pbx, number in zip(h.pbxs, ("79161111111", "79162222222")):
+            legs = [leg.endpoint for leg in pbx.legs.legs if leg.variables.get("fsw_task_id")]
+            assert legs[0] == "user/101" and legs[-1] == f"sofia/gateway/pstn/{number}", legs
+            assert [x for x in legs if x.startswith("sofia/gateway/")] == [f"sofia/gateway/pstn/{number}"], legs
     finally:
         h.close()
 
@@ -182,3 +185,48 @@ def test_database_away_when_recording_an_attempt_keeps_the_worker_and_the_task(h
     assert done.end_reason.value == "success"
     h.assert_bridged(task.task_id)
     assert all(not g.dead for g in service.dispatcher._workers)
+
+
+@pytest.mark.parametrize("failover", [False, True])
+def test_a_callback_waits_for_its_switch_unless_failover_is_on(db_url: str, failover: bool,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """The origin switch goes down after the loss: with failover off (the default) the
+    callback waits for it, nobody is rung anywhere; with failover on it goes out through
+    the other switch."""
+    import dataclasses
+
+    from fsworker.core.outcomes import TaskStatus
+    from fsworker.testing.fakeswitch.directory import Behaviour
+
+    h = Harness(db_url, nodes=2)
+    h.config = dataclasses.replace(h.config, nodes=(dataclasses.replace(h.config.nodes[0], failover=failover),
+                                                    h.config.nodes[1]))
+    try:
+        h.add_staff()
+        h.add_rule(name="sales group", strategy="group", target="sales", intervals=(30,))
+        h.start()
+        h.lost_call(customer="79161111111", hangs_up_after=8, pbx=h.pbxs[0])
+        assert h.run_until(lambda: len(h.tasks()) == 1, max_sim_s=30)
+        for pbx in h.pbxs:
+            pbx.directory.set("user/101", Behaviour.answers(after=2))
+            pbx.directory.set("sofia/gateway/pstn/79161111111", Behaviour.answers(after=2, hangup_after=20))
+        h.servers[0].stop()  # fs1, where the customer called, goes away
+        assert h.run_until(lambda: not h.service.nodes[0].conn.is_connected, max_sim_s=5)
+
+        def done() -> bool:
+            h.pbxs[1].scheduler.run_due()
+            return h.tasks()[0].status is TaskStatus.DONE
+
+        if failover:
+            assert h.run_until(done, max_sim_s=300)
+            assert h.tasks()[0].end_reason.value == "success"
+            legs = [leg.endpoint for leg in h.pbxs[1].legs.legs if leg.variables.get("fsw_task_id")]
+            assert legs[0] == "user/101" and legs[-1] == "sofia/gateway/pstn/79161111111", legs
+        else:
+            assert not h.run_until(done, max_sim_s=120), "the callback went out through another switch"
+            task = h.tasks()[0]
+            assert (task.status, task.attempts) == (TaskStatus.PENDING, ()), task
+            assert not [leg for pbx in h.pbxs for leg in pbx.legs.legs if leg.variables.get("fsw_task_id")]
+            assert "origin node 'fs1' is down and its failover is off" in caplog.text
+    finally:
+        h.close()
