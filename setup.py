@@ -17,8 +17,13 @@ setup(
         ("share/fsworker/contrib", ["contrib/systemd/fsworker.service", "contrib/grafana/fsworker-dashboard.json"]),
         ("share/fsworker", ["fsworker.example.toml"]),
     ],
-    package_data={"fsworker": ["py.typed", "store/migrations/*.py", "store/migrations/versions/*.py",
-                               "store/migrations/script.py.mako", "store/alembic.ini"]},
+    # The migrations are packages (found above); only their non-Python files are listed
+    # here, each under the package that holds it, so setuptools has nothing to warn about.
+    package_data={
+        "fsworker": ["py.typed"],
+        "fsworker.store": ["alembic.ini"],
+        "fsworker.store.migrations": ["script.py.mako"],
+    },
     install_requires=[
         "greenswitch>=0.0.19",
         "gevent>=23.9",
