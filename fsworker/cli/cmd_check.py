@@ -21,7 +21,7 @@ from fsworker.cli.common import (
     print_json,
 )
 from fsworker.cli.main import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE
-from fsworker.core.errors import FsworkerError, ValidationError
+from fsworker.core.errors import FsworkerError, ValidationError, problem_text
 from fsworker.core.validation import CatalogError, check_catalog
 from fsworker.store.errors import StoreUnavailableError
 
@@ -66,7 +66,7 @@ def _config_findings(path: Any, notes: list[str]) -> tuple[list[Finding], bool]:
 
 
 def _catalog_problems(source: str, problems: list[Any]) -> list[Finding]:
-    return [Finding(source=source, place=p.path, message=f"{p.value!r} is invalid: {p.limit}") for p in problems]
+    return [Finding(source=source, place=p.path, message=problem_text(p.value, p.limit)) for p in problems]
 
 
 def _db_findings(args: argparse.Namespace, config_ok: bool, config_path: Any, notes: list[str]) -> tuple[list[Finding], bool]:
@@ -78,7 +78,7 @@ def _db_findings(args: argparse.Namespace, config_ok: bool, config_path: Any, no
         return [], True
     db_args = argparse.Namespace(db=args.db, config=config_path)
     try:
-        with open_store(db_args, create=False) as store:
+        with open_store(db_args) as store:
             source = f"database {store.url}"
             catalog = store.repo.load_catalog()
     except StoreUnavailableError as exc:
@@ -89,14 +89,14 @@ def _db_findings(args: argparse.Namespace, config_ok: bool, config_path: Any, no
             return [], True
         return [Finding(source="database", place="(schema)", message=str(exc))], True
     except ValidationError as exc:  # a stored row that today's validation refuses
-        return [Finding(source="database", place=exc.field, message=f"{exc.value!r} is invalid: {exc.limit}")], True
+        return [Finding(source="database", place=exc.field, message=exc.problem)], True
     found = _catalog_problems(source, check_catalog(catalog))
     for i, rule in enumerate(catalog.ordered_rules()):
         try:
             check_hint(rule.hint, f"rules[{i}].hint")
         except ValidationError as exc:
             found.append(Finding(source=source, place=f"{exc.field} (rule {rule.name!r})",
-                                 message=f"{exc.value!r} is invalid: {exc.limit}"))
+                                 message=exc.problem))
     notes.append(f"{source}: {len(catalog.rules)} rule(s) checked")
     return found, True
 

@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.set_defaults(handler=cmd_add)
 
     edit = sub.add_parser("edit", help="change a rule", description="Change the given settings of a rule; "
-                          "the others keep their values. Its tasks follow the change from their next attempt (R12).")
+                          "the others keep their values. Its tasks follow the change from their next attempt.")
     edit.add_argument("name", metavar="NAME")
     _rule_options(edit, adding=False)
     edit.add_argument("--rename", metavar="NEW", help="give the rule a new name")
@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         q.add_argument("name", metavar="NAME")
         q.set_defaults(handler=cmd_enable if action == "enable" else cmd_disable)
 
-    delete = sub.add_parser("delete", help="delete a rule and cancel its tasks (R15)")
+    delete = sub.add_parser("delete", help="delete a rule and cancel its tasks")
     delete.add_argument("name", metavar="NAME")
     delete.set_defaults(handler=cmd_delete)
 
