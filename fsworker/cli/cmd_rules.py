@@ -111,10 +111,12 @@ def _rule_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
 
 
 def check_hint(hint: Hint, field: str = "rule.hint") -> None:
-    """Refuse a hint that would fail on the line (template error, bad file, language)."""
-    from fsworker.core.prompts import validate_hint
+    """Refuse a hint that would fail on the line (template error, bad file, language);
+    a file must be under the configuration's ``[prompts] sound_dirs``."""
+    from fsworker.cli.common import cli_config
+    from fsworker.core.prompts import PromptSettings, validate_hint
 
-    validate_hint(hint, None, field)
+    validate_hint(hint, PromptSettings(playback_prefixes=cli_config().prompts.sound_dirs), field)
 
 
 def _changes(args: argparse.Namespace, old: Rule | None) -> dict[str, Any]:

@@ -301,7 +301,8 @@ class Service:
                 dial=DialSettings(default_ring_timeout_s=cb.employee_ring_timeout_s,
                                   external_dial_template=cb.external_number_template),
                 prompt=PromptSettings(tts_engine=cfg.tts.engine, tts_voice=cfg.tts.voice,
-                                      default_language=cfg.tts.language),
+                                      default_language=cfg.tts.language,
+                                      playback_prefixes=cfg.prompts.sound_dirs),
             ),
         ) if slots else None
         self.health = Health(database=self._db_probe)

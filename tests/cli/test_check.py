@@ -105,12 +105,12 @@ def test_catalog_file(seeded: Run, tmp_path: Path) -> None:
     assert r.code == 1
     assert f"{bad}: rules[0].target:" in r.out or f"{bad}: rules[0].intervals:" in r.out
     r = seeded("check", "--no-db", "--catalog", str(tmp_path / "missing.toml"))
-    assert r.code == 1 and "missing.toml" in r.err + r.out
+    assert r.code == 3 and "missing.toml" in r.err + r.out
 
 
 def test_check_never_creates_the_embedded_database(run: Run, tmp_path: Path) -> None:
     db = tmp_path / "var" / "never.sqlite3"
     r = run("check", db=f"sqlite:///{db}")
     assert r.code == 0, r.out + r.err
-    assert "does not exist yet" in r.out
+    assert "does not exist" in r.out and "fsworker db upgrade" in r.out
     assert not db.exists()

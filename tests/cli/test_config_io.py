@@ -66,6 +66,7 @@ def test_export_import_export_is_identical(seeded: Run, sqlite_url: str, tmp_pat
     assert file.read_text(encoding="utf-8") == first.out
 
     fresh = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    assert run("db", "upgrade", db=fresh).code == 0
     r = run("import", str(file), db=fresh)
     assert r.code == 0, r.err
     assert "4 rule(s)" not in r.out and "3 rule(s)" in r.out and "auto-callback off" in r.out
@@ -153,7 +154,7 @@ def test_import_merge_and_replace(seeded: Run, sqlite_url: str, tmp_path: Path) 
 
 def test_import_file_errors(run: Run, tmp_path: Path) -> None:
     r = run("import", str(tmp_path / "missing.toml"))
-    assert r.code == 1 and "missing.toml" in r.err and "Traceback" not in r.err
+    assert r.code == 3 and "missing.toml" in r.err and "Traceback" not in r.err
     f = tmp_path / "x.toml"
     f.write_text("rules = [", encoding="utf-8")
     r = run("import", str(f))
@@ -162,7 +163,7 @@ def test_import_file_errors(run: Run, tmp_path: Path) -> None:
     r = run("import", str(f))
     assert r.code == 1 and "UTF-8" in r.err
     r = run("export", "-o", str(tmp_path / "no" / "such" / "dir.toml"))
-    assert r.code == 1 and "dir.toml" in r.err
+    assert r.code == 3 and "dir.toml" in r.err
 
 
 def test_parse_catalog_unknown_sections_and_format() -> None:

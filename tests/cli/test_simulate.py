@@ -73,4 +73,4 @@ def test_simulate_against_an_export_file_before_importing_it(seeded: Run, tmp_pa
     assert json.loads(seeded(*argv).out)["decision"] == "skip"
     assert json.loads(seeded(*argv, "--catalog", str(f)).out)["rule"] == "day"
     r = seeded(*argv[:-1], "--catalog", str(tmp_path / "nope.toml"))
-    assert r.code == 1 and "nope.toml" in r.err
+    assert r.code == 3 and "nope.toml" in r.err

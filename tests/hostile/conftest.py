@@ -32,11 +32,11 @@ Run = Callable[..., Result]
 
 
 @pytest.fixture()
-def run(capsys: pytest.CaptureFixture[str], sqlite_url: str) -> Run:
+def run(capsys: pytest.CaptureFixture[str], migrated_sqlite_url: str) -> Run:
     """``run("rules", "list")`` -> Result, through ``fsworker.cli.main.main``, against
     this test's own SQLite database unless ``db=`` says otherwise."""
 
-    def _run(*argv: str, db: str | None = sqlite_url) -> Result:
+    def _run(*argv: str, db: str | None = migrated_sqlite_url) -> Result:
         capsys.readouterr()
         try:
             code = main((["--db", db] if db else []) + list(argv))
