@@ -20,6 +20,7 @@ from fsworker.cli.common import (
     print_fields,
     print_json,
     print_table,
+    show_time,
 )
 from fsworker.cli.main import EXIT_OK
 from fsworker.config.toml_io import rule_to_dict
@@ -170,7 +171,7 @@ def _replan(store: Any) -> None:
 
     for r in replan_pending(store.queue, store.repo.load_catalog(), datetime.now(UTC)):
         moved = f"rule {r.old_rule!r} -> {r.new_rule!r}, " if r.new_rule != r.old_rule else ""
-        print(f"task {r.task_id} re-planned: {moved}due {r.old_due.isoformat()} -> {r.new_due.isoformat()}")
+        print(f"task {r.task_id} re-planned: {moved}due {show_time(r.old_due)} -> {show_time(r.new_due)}")
 
 
 def cmd_add(args: argparse.Namespace) -> int:

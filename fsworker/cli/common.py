@@ -19,10 +19,11 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from enum import Enum
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -64,6 +65,30 @@ def cli_config() -> Any:
 
         _config = load_config(getattr(_options, "config", None))
     return _config
+
+
+def display_zone() -> tzinfo | None:
+    """Where times are shown: UTC with --utc, else ``[display] timezone``, else None =
+    the machine's local zone (``datetime.astimezone(None)``)."""
+    if getattr(_options, "utc", False):
+        return UTC
+    try:
+        name = cli_config().display.timezone
+    except FsworkerError:  # the command itself reports a broken configuration
+        name = None
+    return ZoneInfo(name) if name else None
+
+
+def show_time(at: datetime) -> str:
+    """A stored (UTC) instant in the display zone, to the second, with its offset."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)  # the store keeps UTC
+    return at.astimezone(display_zone()).isoformat(timespec="seconds")
+
+
+def show_seconds(seconds: float | None) -> str | None:
+    """A duration as an operator reads it: 9.99506 -> '10.0'."""
+    return None if seconds is None else f"{seconds:.1f}"
 
 
 # --- the database -----------------------------------------------------------------------
@@ -217,7 +242,7 @@ def _cell(v: Any) -> str:
     if isinstance(v, Enum):
         return str(v.value)
     if isinstance(v, datetime):
-        return v.isoformat(timespec="seconds")
+        return show_time(v)
     if isinstance(v, (list, tuple)):
         return ",".join(_cell(x) for x in v)
     return str(v).replace("\n", "\\n")

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-c", "--config", default=None, help="path to fsworker.toml "
                         "(default: $FSWORKER_CONFIG or ./fsworker.toml; absent = built-in defaults)")
     parser.add_argument("--db", default=None, help="database URL (overrides the config file)")
+    parser.add_argument("--utc", action="store_true",
+                        help="show times in UTC (default: [display] timezone, else this machine's zone)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
