@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "blacklist",
     "switch",
     "tasks",
+    "stats",
     "simulate",
     "config_io",
     "demo",
