@@ -178,3 +178,44 @@ def test_empty_catalog_round_trips() -> None:
 
     text = catalog_to_toml(Catalog())
     assert catalog_to_toml(parse_catalog(text).catalog) == text
+
+
+def test_import_dry_run_shows_the_changes_and_the_cancelled_tasks_and_writes_nothing(
+        seeded: Run, sqlite_url: str, tmp_path: Path) -> None:
+    queue = TaskQueue(sqlite_url)
+    night = queue.create_task(customer_number="+79160000001", rule_name="night",
+                              due_at=datetime(2026, 12, 1, 9, tzinfo=UTC))
+    spammer = queue.create_task(customer_number="+79160000666", rule_name="day",
+                                due_at=datetime(2026, 12, 1, 9, tzinfo=UTC))
+    queue.close()
+    f = tmp_path / "next.toml"
+    assert seeded("export", "-o", str(f)).code == 0
+    text = f.read_text(encoding="utf-8")
+    # drop "night", change "day", add an employee and blacklist the number of an open task
+    start = text.index('[[rules]]\nname = "night"')
+    text = text[:start] + text[text.index("\n\n", start) + 2:] if "\n\n" in text[start:] else text[:start]
+    text = text.replace("intervals = [0, 300, 3600]", "intervals = [0, 600]")
+    text += '\n[[employees]]\nname = "carol"\nendpoints = ["user/103"]\n'
+    text += '\n[[blacklist]]\nnumber = "+79160000666"\nreason = "spam"\n'
+    f.write_text(text, encoding="utf-8")
+    db = Path(sqlite_url[len("sqlite:///"):])
+    before = db.read_bytes()
+
+    r = seeded("import", str(f), "--replace", "--dry-run")
+    assert r.code == 0, r.err
+    assert db.read_bytes() == before  # nothing written, not even a timestamp
+    lines = r.out.splitlines()
+    assert lines[0] == f"dry run of importing {f}: nothing was changed"
+    assert "  + employee 'carol'" in lines
+    assert "  + blacklist '+79160000666'" in lines
+    assert "  ~ rule 'day'" in lines and "  - rule 'night'" in lines
+    assert not [x for x in lines if "'alice'" in x or "'sales'" in x]  # unchanged entries are not listed
+    assert "2 open task(s) would be cancelled:" in lines
+    assert f"  task {night} for +79160000001 (rule 'night', pending)" in lines
+    assert f"  task {spammer} for +79160000666 (rule 'day', pending)" in lines
+
+    # the same file really imported cancels exactly those
+    r = seeded("import", str(f), "--replace")
+    assert r.code == 0 and "2 task(s) cancelled" in r.out, r.out
+    r = seeded("import", str(f), "--replace", "--dry-run")
+    assert "  the configuration would stay as it is" in r.out and "0 open task(s) would be cancelled" in r.out
