@@ -385,8 +385,7 @@ class Service:
         if metrics and self.config.metrics.enabled:
             host, port = self.config.metrics.address
             self.metrics_server = MetricsServer(self.metrics, self.health, host, port)
-            self.metrics_server.start()
-            log.info("metrics on http://%s:%s/metrics, health on /healthz", *self.metrics_server.address)
+            self.metrics_server.start()  # it logs its address itself, once
         for node in self.nodes:
             node.conn.start()
         if self.dispatcher is not None:
