@@ -6,6 +6,7 @@ setup(
     name="fsworker",
     version="0.1.0",
     description="Missed-call auto-callback for FreeSWITCH (ESL)",
+    license="MIT",
     python_requires=">=3.11",
     packages=find_packages(include=["fsworker", "fsworker.*"]),
     include_package_data=True,
@@ -14,6 +15,7 @@ setup(
     data_files=[
         ("share/fsworker/templates/hints", glob("templates/hints/*.j2")),
         ("share/fsworker/templates/dialplan", glob("templates/dialplan/*")),
+        ("share/fsworker/templates/freeswitch", glob("templates/freeswitch/*")),
         ("share/fsworker/contrib", ["contrib/systemd/fsworker.service", "contrib/grafana/fsworker-dashboard.json"]),
         ("share/fsworker", ["fsworker.example.toml"]),
     ],

@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "simulate",
     "config_io",
     "demo",
+    "completion",
 )
 
 
