@@ -19,6 +19,7 @@ from fsworker.cli.common import (
     handles_os_errors,
     open_store,
     print_json,
+    remember_options,
 )
 from fsworker.cli.main import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE
 from fsworker.core.errors import FsworkerError, ValidationError, problem_text
@@ -106,6 +107,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     notes: list[str] = []
     config_path = args.config_file or args.config
+    remember_options(argparse.Namespace(**{**vars(args), "config": config_path}))  # hints: its sound_dirs
     findings, config_ok = _config_findings(config_path, notes)
     reachable = True
     if not args.no_db:

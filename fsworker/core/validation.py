@@ -177,7 +177,7 @@ def references_to(catalog: Catalog, kind: str, name: str) -> list[str]:
     ``kind`` is one of ENTITY_KINDS; rules never name a campaign (the campaign strategy
     uses the call's campaign), so "campaign" always gives []: see ``dependents``."""
     if kind not in ENTITY_KINDS:
-        raise ValidationError("kind", kind, f"one of {list(ENTITY_KINDS)}")
+        raise ValidationError("kind", kind, f"one of {', '.join(ENTITY_KINDS)}")
     return [r.name for r in catalog.ordered_rules() if (kind, name) in r.uses()]
 
 
