@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from fsworker.cli.common import CliError, database_url, sqlite_file
+from fsworker.cli.common import CliError, database_url, require_database, sqlite_file
 from fsworker.cli.main import EXIT_OK, EXIT_UNAVAILABLE
 from fsworker.store import migrate
 from fsworker.store.engine import redact_url
@@ -57,6 +57,7 @@ def _upgrade(args: argparse.Namespace) -> int:
 
 def _downgrade(args: argparse.Namespace) -> int:
     url = database_url(args)
+    require_database(url)
     before = migrate.current(url)
     migrate.downgrade(url, args.revision)
     print(f"{redact_url(url)}: {before or '(empty)'} -> {migrate.current(url) or '(empty)'}")
@@ -65,5 +66,6 @@ def _downgrade(args: argparse.Namespace) -> int:
 
 def _current(args: argparse.Namespace) -> int:
     url = database_url(args)
+    require_database(url)
     print(f"{redact_url(url)}: current {migrate.current(url) or '(empty)'}, newest {migrate.head()}")
     return EXIT_OK

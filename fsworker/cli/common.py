@@ -119,6 +119,14 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def require_database(url: str) -> None:
+    """Refuse a SQLite database file that does not exist (connecting would create it)."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise CliError(f"database {path.absolute()} does not exist: create it with `fsworker db upgrade`, "
+                       "or choose another with --config or --db", EXIT_NOT_FOUND)
+
+
 def ensure_schema(url: str) -> None:
     """SQLite: refuse a file that does not exist; migrate an existing one to the current
     schema (the embedded database is ours to manage). PostgreSQL: refuse an outdated
@@ -127,14 +135,11 @@ def ensure_schema(url: str) -> None:
 
     from fsworker.store import migrate
 
-    path = sqlite_file(url)
-    if path is not None and not path.exists():
-        raise CliError(f"database {path.absolute()} does not exist: create it with `fsworker db upgrade`, "
-                       "or choose another with --config or --db", EXIT_NOT_FOUND)
+    require_database(url)
     current, head = migrate.current(url), migrate.head()
     if current == head:
         return
-    if path is None:
+    if sqlite_file(url) is None:
         raise CliError(f"database {redact_url(url)} has schema revision {current or '(none)'}, this fsworker needs "
                        f"{head}: run `fsworker db upgrade` first", EXIT_FAILED)
     log.info("migrating the embedded database %s from %s to %s", redact_url(url), current, head)

@@ -141,3 +141,11 @@ def test_postgres_scheme_is_accepted_like_libpq(run: Run, pg_url: str) -> None:
     assert run("db", "upgrade", db=url).code == 0
     r = run("switch", "status", db=url)
     assert r.code == 0, r.err
+
+
+def test_db_current_and_downgrade_do_not_create_a_database(run: Run, tmp_path: Path) -> None:
+    db = tmp_path / "nothing.sqlite3"
+    for argv in (("db", "current"), ("db", "downgrade", "0001")):
+        r = run(*argv, db=f"sqlite:///{db}")
+        assert r.code == 3 and f"database {db} does not exist" in r.err, r.err
+    assert not db.exists()
