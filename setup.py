@@ -6,6 +6,7 @@ setup(
     name="fsworker",
     version="0.1.0",
     description="Missed-call auto-callback for FreeSWITCH (ESL)",
+    license="MIT",
     python_requires=">=3.11",
     packages=find_packages(include=["fsworker", "fsworker.*"]),
     include_package_data=True,
@@ -14,11 +15,18 @@ setup(
     data_files=[
         ("share/fsworker/templates/hints", glob("templates/hints/*.j2")),
         ("share/fsworker/templates/dialplan", glob("templates/dialplan/*")),
+        ("share/fsworker/templates/freeswitch", glob("templates/freeswitch/*")),
         ("share/fsworker/contrib", ["contrib/systemd/fsworker.service", "contrib/grafana/fsworker-dashboard.json"]),
         ("share/fsworker", ["fsworker.example.toml"]),
     ],
-    package_data={"fsworker": ["py.typed", "service/openapi.json", "service/console_templates/*.html", "store/migrations/*.py", "store/migrations/versions/*.py",
-                               "store/migrations/script.py.mako", "store/alembic.ini"]},
+    # The migrations are packages (found above); only their non-Python files are listed
+    # here, each under the package that holds it, so setuptools has nothing to warn about.
+    package_data={
+        "fsworker": ["py.typed"],
+        "fsworker.service": ["openapi.json", "console_templates/*.html"],
+        "fsworker.store": ["alembic.ini"],
+        "fsworker.store.migrations": ["script.py.mako"],
+    },
     install_requires=[
         "greenswitch>=0.0.19",
         "gevent>=23.9",

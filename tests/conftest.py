@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -67,11 +68,30 @@ def pg_url() -> str:
 
 @pytest.fixture()
 def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite URL in this test's folder; the file does not exist yet."""
     return f"sqlite:///{tmp_path / 'fsworker.sqlite3'}"
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file at the newest schema, migrated once per session."""
+    from fsworker.store import migrate
+
+    path = tmp_path_factory.mktemp("template") / "migrated.sqlite3"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture()
-def run(capsys: pytest.CaptureFixture[str], sqlite_url: str) -> Run:
+def migrated_sqlite_url(sqlite_url: str, migrated_sqlite_template: Path) -> str:
+    """``sqlite_url`` with the file created at the newest schema, as ``fsworker db
+    upgrade`` leaves it (CLI commands other than that one refuse a missing database)."""
+    shutil.copyfile(migrated_sqlite_template, sqlite_url[len("sqlite:///"):])
+    return sqlite_url
+
+
+@pytest.fixture()
+def run(capsys: pytest.CaptureFixture[str], migrated_sqlite_url: str) -> Run:
     """``run("rules", "list")`` -> Result (tests/clirunner.py), through the real entry
     point, against this test's own SQLite database unless ``db=`` says otherwise."""
-    return cli_runner(capsys, sqlite_url)
+    return cli_runner(capsys, migrated_sqlite_url)

@@ -14,7 +14,7 @@ from fsworker.core.model import BlacklistEntry
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("blacklist", help="numbers never called back (R18)",
+    p = subparsers.add_parser("blacklist", help="numbers never called back",
                               description="Calls from blacklisted numbers are ignored by auto-callback.")
     sub = p.add_subparsers(dest="blacklist_command", metavar="ACTION", required=True)
     add = sub.add_parser("add", help="blacklist a number (cancels its open tasks)")

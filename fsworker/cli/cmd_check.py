@@ -24,9 +24,10 @@ from fsworker.cli.common import (
     handles_os_errors,
     open_store,
     print_json,
+    remember_options,
 )
 from fsworker.cli.main import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE
-from fsworker.core.errors import FsworkerError, ValidationError
+from fsworker.core.errors import FsworkerError, ValidationError, problem_text
 from fsworker.core.numbering import NO_REGION, NumberPlan
 from fsworker.core.outcomes import TaskStatus
 from fsworker.core.validation import CatalogError, check_catalog
@@ -126,7 +127,7 @@ def _schema_probe(url: str, shown_url: str) -> ProbeLine:
 
 
 def _catalog_problems(source: str, problems: list[Any]) -> list[Finding]:
-    return [Finding(source=source, place=p.path, message=f"{p.value!r} is invalid: {p.limit}") for p in problems]
+    return [Finding(source=source, place=p.path, message=problem_text(p.value, p.limit)) for p in problems]
 
 
 def _db_findings(args: argparse.Namespace, config_ok: bool, config_path: Any, notes: list[str],
@@ -140,7 +141,7 @@ def _db_findings(args: argparse.Namespace, config_ok: bool, config_path: Any, no
         return [], True
     db_args = argparse.Namespace(db=args.db, config=config_path)
     try:
-        with open_store(db_args, create=False) as store:
+        with open_store(db_args) as store:
             source = f"database {store.url}"
             catalog = store.repo.load_catalog()
             probes.append(_schema_probe(database_url(db_args), store.url))
@@ -156,14 +157,14 @@ def _db_findings(args: argparse.Namespace, config_ok: bool, config_path: Any, no
             return [], True
         return [Finding(source="database", place="(schema)", message=str(exc))], True
     except ValidationError as exc:  # a stored row that today's validation refuses
-        return [Finding(source="database", place=exc.field, message=f"{exc.value!r} is invalid: {exc.limit}")], True
+        return [Finding(source="database", place=exc.field, message=exc.problem)], True
     found = _catalog_problems(source, check_catalog(catalog))
     for i, rule in enumerate(catalog.ordered_rules()):
         try:
             check_hint(rule.hint, f"rules[{i}].hint")
         except ValidationError as exc:
             found.append(Finding(source=source, place=f"{exc.field} (rule {rule.name!r})",
-                                 message=f"{exc.value!r} is invalid: {exc.limit}"))
+                                 message=exc.problem))
     found += _unnormalised(source, plan, catalog, open_numbers)
     notes.append(f"{source}: {len(catalog.rules)} rule(s) checked")
     return found, True
@@ -200,6 +201,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     notes: list[str] = []
     config_path = args.config_file or args.config
+    remember_options(argparse.Namespace(**{**vars(args), "config": config_path}))  # hints: its sound_dirs
     findings, config_ok = _config_findings(config_path, notes)
     reachable = True
     probes: list[ProbeLine] = []

@@ -26,8 +26,11 @@ from fsworker.config.toml_io import (
     parse_catalog,
 )
 from fsworker.core.catalog import Catalog
+from fsworker.core.catalog_diff import CatalogDiff, diff_catalogs
 from fsworker.core.numbering import NO_REGION, NumberPlan
+from fsworker.core.outcomes import TaskStatus
 from fsworker.core.validation import CatalogError, validate_catalog
+from fsworker.store.queue import TaskQueue, TaskView
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("--replace", action="store_true",
                      help="make the configuration equal to FILE (rules not in it are deleted, their tasks "
                           "cancelled); default: add and update only")
+    imp.add_argument("--dry-run", action="store_true",
+                     help="validate and show what would be added, changed and removed, and which tasks would be "
+                          "cancelled; change nothing")
     imp.set_defaults(handler=handles_os_errors(cmd_import))
 
 
@@ -92,6 +98,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tasks_to_cancel(queue: TaskQueue, catalog: Catalog) -> list[TaskView]:
+    """The open tasks an import of ``catalog`` ends: those of rules it no longer has
+    (cancelled_rule_deleted) and those of numbers it blacklists (cancelled_blacklisted)."""
+    rules = {r.name for r in catalog.rules}
+    blacklisted = {b.number for b in catalog.blacklist}
+    open_tasks = [task for status in (TaskStatus.PENDING, TaskStatus.ACTIVE)
+                  for task in queue.list_tasks(status=status, limit=1_000_000)]
+    return sorted((task for task in open_tasks if task.rule_name not in rules or task.customer_number in blacklisted),
+                  key=lambda task: task.task_id)
+
+
+def print_plan(source: str, diff: CatalogDiff, cancelled: list[TaskView]) -> None:
+    """The --dry-run report: per collection what would be added (+), changed (~) and
+    removed (-), then the tasks that would be cancelled and why."""
+    print(f"dry run of importing {source}: nothing was changed")
+    if diff.empty:
+        print("  the configuration would stay as it is")
+    for part in diff.collections:
+        for mark, names in (("+", part.added), ("~", part.changed), ("-", part.removed)):
+            for name in names:
+                print(f"  {mark} {part.name[:-1] if part.name.endswith('s') else part.name} {name!r}")
+    if diff.rules_reordered:
+        print("  ~ the order of the rules")
+    if diff.master_switch is not None:
+        print(f"  ~ auto-callback {'on' if diff.master_switch[0] else 'off'} -> "
+              f"{'on' if diff.master_switch[1] else 'off'}")
+    print(f"{len(cancelled)} open task(s) would be cancelled" + (":" if cancelled else ""))
+    for task in cancelled:
+        print(f"  task {task.task_id} for {task.customer_number} (rule {task.rule_name!r}, {task.status.value})")
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     source = "<stdin>" if args.file == "-" else args.file
     try:
@@ -111,6 +148,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             # entries first, then the file's new ones), which is what was validated
             report_problems(f"{source} merged with the database", exc, catalog)
             return EXIT_FAILED
+        if args.dry_run:
+            print_plan(source, diff_catalogs(repo.load_catalog(), catalog), _tasks_to_cancel(store.queue, catalog))
+            return EXIT_OK
         cancelled = repo.replace_catalog(catalog)
     c = catalog
     print(f"imported {source}: {len(c.rules)} rule(s), {len(c.employees)} employee(s), {len(c.groups)} group(s), "

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
-from fsworker.cli.common import CliError
-from fsworker.cli.main import EXIT_OK
+from fsworker.cli.common import CliError, database_url, require_database, sqlite_file
+from fsworker.cli.main import EXIT_OK, EXIT_UNAVAILABLE
 from fsworker.core.errors import ValidationError
 from fsworker.store import migrate
 from fsworker.store.engine import redact_url
@@ -42,17 +41,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_current)
 
 
-def database_url(args: argparse.Namespace) -> str:
-    if getattr(args, "db", None):
-        return str(args.db)
-    from fsworker.config.settings import load_config
-
-    return load_config(getattr(args, "config", None)).database.url
-
-
 def _ensure_sqlite_dir(url: str) -> None:
-    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    """``db upgrade`` is the one command that creates the embedded database."""
+    path = sqlite_file(url)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"database unavailable at {redact_url(url)}: cannot create {path.parent}: "
+                       f"{exc.strerror or exc}", EXIT_UNAVAILABLE) from exc
 
 
 def _region(args: argparse.Namespace) -> str | None:
@@ -72,6 +70,7 @@ def _upgrade(args: argparse.Namespace) -> int:
 
 def _downgrade(args: argparse.Namespace) -> int:
     url = database_url(args)
+    require_database(url)
     before = migrate.current(url)
     migrate.downgrade(url, args.revision)
     print(f"{redact_url(url)}: {before or '(empty)'} -> {migrate.current(url) or '(empty)'}")
@@ -93,5 +92,6 @@ def _normalize_numbers(args: argparse.Namespace) -> int:
 
 def _current(args: argparse.Namespace) -> int:
     url = database_url(args)
+    require_database(url)
     print(f"{redact_url(url)}: current {migrate.current(url) or '(empty)'}, newest {migrate.head()}")
     return EXIT_OK

@@ -21,6 +21,7 @@ from fsworker.cli.common import (
     print_fields,
     print_json,
     print_table,
+    show_time,
 )
 from fsworker.cli.main import EXIT_OK
 from fsworker.config.toml_io import rule_to_dict
@@ -53,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.set_defaults(handler=cmd_add)
 
     edit = sub.add_parser("edit", help="change a rule", description="Change the given settings of a rule; "
-                          "the others keep their values. Its tasks follow the change from their next attempt (R12).")
+                          "the others keep their values. Its tasks follow the change from their next attempt.")
     edit.add_argument("name", metavar="NAME")
     _rule_options(edit, adding=False)
     edit.add_argument("--rename", metavar="NEW", help="give the rule a new name")
@@ -82,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         q.add_argument("name", metavar="NAME")
         q.set_defaults(handler=cmd_enable if action == "enable" else cmd_disable)
 
-    delete = sub.add_parser("delete", help="delete a rule and cancel its tasks (R15)")
+    delete = sub.add_parser("delete", help="delete a rule and cancel its tasks")
     delete.add_argument("name", metavar="NAME")
     delete.set_defaults(handler=cmd_delete)
 
@@ -113,10 +114,12 @@ def _rule_options(p: argparse.ArgumentParser, *, adding: bool) -> None:
 
 
 def check_hint(hint: Hint, field: str = "rule.hint") -> None:
-    """Refuse a hint that would fail on the line (template error, bad file, language)."""
-    from fsworker.core.prompts import validate_hint
+    """Refuse a hint that would fail on the line (template error, bad file, language);
+    a file must be under the configuration's ``[prompts] sound_dirs``."""
+    from fsworker.cli.common import cli_config
+    from fsworker.core.prompts import PromptSettings, validate_hint
 
-    validate_hint(hint, None, field)
+    validate_hint(hint, PromptSettings(playback_prefixes=cli_config().prompts.sound_dirs), field)
 
 
 def _changes(args: argparse.Namespace, old: Rule | None) -> dict[str, Any]:
@@ -182,7 +185,7 @@ def _replan(store: Any) -> None:
 
     for r in replan_pending(store.queue, store.repo.load_catalog(), datetime.now(UTC)):
         moved = f"rule {r.old_rule!r} -> {r.new_rule!r}, " if r.new_rule != r.old_rule else ""
-        print(f"task {r.task_id} re-planned: {moved}due {r.old_due.isoformat()} -> {r.new_due.isoformat()}")
+        print(f"task {r.task_id} re-planned: {moved}due {show_time(r.old_due)} -> {show_time(r.new_due)}")
 
 
 def cmd_add(args: argparse.Namespace) -> int:

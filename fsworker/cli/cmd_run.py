@@ -32,9 +32,9 @@ def run(args: argparse.Namespace) -> int:
 
     import gevent
 
-    from fsworker.cli.common import ensure_schema
+    from fsworker.cli.common import database_url, ensure_schema
     from fsworker.cli.logsetup import apply_log_config
-    from fsworker.config.settings import load_config
+    from fsworker.config.settings import DatabaseConfig, load_config
     from fsworker.service.app import Service
     from fsworker.store import make_psycopg2_green
     from fsworker.store.errors import StoreUnavailableError
@@ -43,13 +43,15 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     apply_log_config(config.log, verbosity=args.verbose)
     if args.db:
-        config = dataclasses.replace(config, database=dataclasses.replace(config.database, url=args.db))
+        config = dataclasses.replace(config, database=DatabaseConfig(url=database_url(args)))
     if args.workers is not None:
         config = dataclasses.replace(config, worker=dataclasses.replace(config.worker, workers=args.workers))
     make_psycopg2_green()
     run_sqlite_off_hub()
     try:
-        # the embedded SQLite database is created and migrated; PostgreSQL is checked
+        # an existing SQLite database is migrated, a missing one refused (so a service
+        # started in the wrong directory does not run on a new, empty database);
+        # PostgreSQL is checked
         ensure_schema(config.database.url, number_region=config.numbers.region)
     except StoreUnavailableError as exc:
         log.error("%s", exc)

@@ -13,7 +13,15 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fsworker.cli.common import add_json, handles_os_errors, number_plan, open_store, print_json
+from fsworker.cli.common import (
+    add_json,
+    display_zone,
+    handles_os_errors,
+    number_plan,
+    open_store,
+    print_json,
+    show_time,
+)
 from fsworker.cli.main import EXIT_OK
 from fsworker.core.calls import LossPlace, LostCall, TransferKind, TransferPhase
 from fsworker.core.catalog import Catalog
@@ -33,8 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--campaign", metavar="C", help="the ad campaign of the call")
     p.add_argument("--transfer", action="store_true", help="the call was lost in a transfer")
     p.add_argument("--at", required=True, metavar="ISO_TIME",
-                   help="when the call was lost, e.g. 2026-12-01T20:15:00+03:00 (no offset: --tz, default UTC)")
-    p.add_argument("--tz", metavar="ZONE", default="UTC", help="time zone of --at when it has no offset")
+                   help="when the call was lost, e.g. 2026-12-01T20:15:00+03:00 (no offset: --tz)")
+    p.add_argument("--tz", metavar="ZONE", default=None,
+                   help="time zone of --at when it has no offset (default: the display zone, see --utc)")
     p.add_argument("--wait", required=True, metavar="SECONDS", help="how long the customer waited")
     p.add_argument("--attempt-duration", metavar="SECONDS", default="0",
                    help="assumed length of each failed attempt when planning retries (default 0)")
@@ -53,13 +62,14 @@ def _seconds(text: str, field: str) -> float:
     return value
 
 
-def _lost_at(text: str, tz: str) -> datetime:
+def _lost_at(text: str, tz: str | None) -> datetime:
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
         raise ValidationError("at", text, "an ISO 8601 time such as 2026-12-01T20:15:00+03:00") from None
     if at.tzinfo is None:
-        at = at.replace(tzinfo=zone(tz))
+        at = at.replace(tzinfo=zone(tz)) if tz else at.replace(tzinfo=display_zone()) if display_zone() \
+            else at.astimezone()  # naive = the machine's local time
     return at
 
 
@@ -114,7 +124,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return EXIT_OK
     where = ", ".join(f"{k} {v}" for k, v in (("did", did and numbers.readable(did)), ("scenario", args.scenario), ("site", args.site),
                                               ("campaign", args.campaign)) if v) or "no place details"
-    print(f"lost call from {numbers.readable(number)} ({place.value}; {where}), lost at {lost_at.isoformat()}, waited {waited:g} s")
+    print(f"lost call from {numbers.readable(number)} ({place.value}; {where}), lost at {show_time(lost_at)}, waited {waited:g} s")
     for line in decision.explain():
         print(line)
     if attempts:

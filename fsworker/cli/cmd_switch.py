@@ -14,7 +14,7 @@ from fsworker.cli.main import EXIT_OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("switch", help="master switch: turn auto-callback on or off (R16)",
+    p = subparsers.add_parser("switch", help="master switch: turn auto-callback on or off",
                               description="off: new lost calls are not processed and queued tasks wait "
                                           "(kept without time limit); on: processing resumes.")
     sub = p.add_subparsers(dest="switch_command", metavar="ACTION", required=True)

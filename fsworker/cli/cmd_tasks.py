@@ -20,14 +20,16 @@ from fsworker.cli.common import (
     print_fields,
     print_json,
     print_table,
+    show_seconds,
 )
 from fsworker.cli.main import EXIT_OK
 from fsworker.core.errors import ValidationError
-from fsworker.core.outcomes import TaskStatus
+from fsworker.core.outcomes import TaskEndReason, TaskStatus
 from fsworker.store.codec import lost_call_to_json
 from fsworker.store.queue import AttemptView, TaskView
 
 STATUSES = ", ".join(s.value for s in TaskStatus)
+REASONS = ", ".join(r.value for r in TaskEndReason)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lst.add_argument("--status", metavar="STATUS", help=f"only tasks in this status: {STATUSES}")
     lst.add_argument("--number", metavar="NUMBER", help="only tasks for this customer number")
     lst.add_argument("--rule", metavar="NAME", help="only tasks of this rule")
+    lst.add_argument("--reason", metavar="REASON", help=f"only tasks that ended so: {REASONS}")
+    lst.add_argument("--since", metavar="WHEN", help="only tasks created at or after WHEN: 24h, 7d, 2026-12-01, "
+                                                     "2026-12-01T09:00 (no offset: the display zone)")
+    lst.add_argument("--until", metavar="WHEN", help="only tasks created before WHEN (same forms as --since)")
     lst.add_argument("--limit", metavar="N", default="100", help="at most N tasks (default 100)")
     add_json(lst)
     lst.set_defaults(handler=cmd_list)
@@ -58,6 +64,15 @@ def _status(text: str | None) -> TaskStatus | None:
         raise ValidationError("status", text, f"one of {STATUSES}") from None
 
 
+def _reason(text: str | None) -> TaskEndReason | None:
+    if text is None:
+        return None
+    try:
+        return TaskEndReason(text)
+    except ValueError:
+        raise ValidationError("reason", text, f"one of {REASONS}") from None
+
+
 def _attempt_json(a: AttemptView) -> dict[str, Any]:
     return {"attempt_no": a.attempt_no, "started_at": a.started_at, "ended_at": a.ended_at,
             "outcome": a.outcome.value if a.outcome else None, "detail": a.detail, "employee": a.employee,
@@ -72,12 +87,18 @@ def _task_json(t: TaskView) -> dict[str, Any]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from fsworker.cli.timeopts import parse_moment
+
     status = _status(args.status)
+    reason = _reason(args.reason)
+    since = parse_moment(args.since, "since") if args.since else None
+    until = parse_moment(args.until, "until") if args.until else None
     limit = parse_int(args.limit, "limit", lo=1, hi=100_000)
     plan = number_plan(args)
     number = None if args.number is None else plan.normalize(args.number, "number")
     with open_store(args) as store:
-        tasks = store.queue.list_tasks(status=status, customer_number=number, rule_name=args.rule, limit=limit)
+        tasks = store.queue.list_tasks(status=status, customer_number=number, rule_name=args.rule, limit=limit,
+                                       end_reason=reason, created_since=since, created_until=until)
     if args.json:
         print_json([_task_json(t) for t in tasks])
         return EXIT_OK
@@ -105,12 +126,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     ])
     print("\nlost calls:")
     print_table(("call uuid", "lost at", "place", "number", "scenario", "site", "waited s"),
-                [(c.call_uuid, c.lost_at, c.place, c.virtual_number, c.scenario, c.site, f"{c.waited_s:g}")
+                [(c.call_uuid, c.lost_at, c.place, c.virtual_number, c.scenario, c.site, show_seconds(c.waited_s))
                  for c in calls], empty="  (none recorded)")
     print("\nattempts:")
     print_table(("#", "started", "ended", "outcome", "employee", "talk s", "detail"),
                 [(a.attempt_no, a.started_at, a.ended_at, a.outcome or "in progress", a.employee,
-                  None if a.talk_s is None else f"{a.talk_s:g}", a.detail) for a in task.attempts],
+                  show_seconds(a.talk_s), a.detail) for a in task.attempts],
                 empty="  (none yet)")
     return EXIT_OK
 

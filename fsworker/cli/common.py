@@ -1,10 +1,11 @@
 """What every CLI command shares: opening the store, output (tables, --json), errors.
 
 Rules: a handler opens the database only through ``open_store`` (URL from --db, else
-$FSWORKER_DB_URL / the config file / the built-in SQLite default). The embedded SQLite
-database is created and migrated on first use, so a newcomer needs no setup step; a
-PostgreSQL database is never migrated behind the operator's back (``fsworker db
-upgrade`` does it). Bad input raises ValidationError (exit 1, message names the field,
+$FSWORKER_DB_URL / the config file / the built-in SQLite default). Only ``fsworker db
+upgrade`` creates a database: any other command refuses a SQLite file that does not
+exist, naming it, so a command run from another directory never quietly works on a new,
+empty database. An existing embedded SQLite database is migrated on use; a PostgreSQL
+database is never migrated behind the operator's back (``fsworker db upgrade`` does it). Bad input raises ValidationError (exit 1, message names the field,
 value and limit); fsworker.cli.main prints FsworkerErrors and maps them to exit codes.
 Nothing here prints a database password: URLs are shown redacted.
 """
@@ -18,15 +19,16 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from enum import Enum
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from fsworker.cli.main import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_UNAVAILABLE
+from fsworker.cli.main import EXIT_FAILED, EXIT_NOT_FOUND
 from fsworker.core.errors import FsworkerError, ValidationError
 from fsworker.store.engine import make_engine, redact_url
 
@@ -41,15 +43,68 @@ class CliError(FsworkerError):
         self.exit_code = exit_code
 
 
+# --- the global options and the configuration file ---------------------------------------
+
+_options = argparse.Namespace(config=None, db=None, utc=False)
+_config: Any = None
+
+
+def remember_options(args: argparse.Namespace) -> None:
+    """Called by fsworker.cli.main with the parsed command line: the global options
+    (--config, --utc) reach helpers that have no ``args`` of their own."""
+    global _options, _config
+    _options, _config = args, None
+
+
+def cli_config() -> Any:
+    """The configuration this command runs with (--config, $FSWORKER_CONFIG, ./fsworker.toml
+    or the defaults), read once."""
+    global _config
+    if _config is None:
+        from fsworker.config.settings import load_config
+
+        _config = load_config(getattr(_options, "config", None))
+    return _config
+
+
+def display_zone() -> tzinfo | None:
+    """Where times are shown: UTC with --utc, else ``[display] timezone``, else None =
+    the machine's local zone (``datetime.astimezone(None)``)."""
+    if getattr(_options, "utc", False):
+        return UTC
+    try:
+        name = cli_config().display.timezone
+    except FsworkerError:  # the command itself reports a broken configuration
+        name = None
+    return ZoneInfo(name) if name else None
+
+
+def show_time(at: datetime) -> str:
+    """A stored (UTC) instant in the display zone, to the second, with its offset."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)  # the store keeps UTC
+    return at.astimezone(display_zone()).isoformat(timespec="seconds")
+
+
+def show_seconds(seconds: float | None) -> str | None:
+    """A duration as an operator reads it: 9.99506 -> '10.0'."""
+    return None if seconds is None else f"{seconds:.1f}"
+
+
 # --- the database -----------------------------------------------------------------------
 
 
 def database_url(args: argparse.Namespace) -> str:
     """--db, else the configuration's database.url ($FSWORKER_DB_URL, the file, the default)."""
-    if getattr(args, "db", None):
-        return str(args.db)
-    from fsworker.config.settings import load_config
+    from fsworker.config.settings import DatabaseConfig, load_config
 
+    if getattr(args, "db", None):
+        try:
+            return DatabaseConfig(url=str(args.db)).url  # checked and normalised like the file's
+        except ValidationError as exc:
+            raise ValidationError("--db", exc.value, exc.limit) from None
+    if getattr(args, "config", None) == getattr(_options, "config", None):
+        return str(cli_config().database.url)
     return load_config(getattr(args, "config", None)).database.url
 
 
@@ -64,26 +119,27 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def ensure_schema(url: str, *, create: bool = True, number_region: str | None = None) -> None:
-    """SQLite: create the file's directory and migrate to the current schema (the
-    embedded database is ours to manage). PostgreSQL: refuse an outdated schema."""
+def require_database(url: str) -> None:
+    """Refuse a SQLite database file that does not exist (connecting would create it)."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise CliError(f"database {path.absolute()} does not exist: create it with `fsworker db upgrade`, "
+                       "or choose another with --config or --db", EXIT_NOT_FOUND)
+
+
+def ensure_schema(url: str, *, number_region: str | None = None) -> None:
+    """SQLite: refuse a file that does not exist; migrate an existing one to the current
+    schema (the embedded database is ours to manage). PostgreSQL: refuse an outdated
+    schema."""
     from alembic.util.exc import CommandError
 
     from fsworker.store import migrate
 
-    path = sqlite_file(url)
-    if path is not None:
-        if not path.exists() and not create:
-            raise CliError(f"database {redact_url(url)} does not exist yet", EXIT_NOT_FOUND)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CliError(f"database unavailable at {redact_url(url)}: cannot create {path.parent}: "
-                           f"{exc.strerror or exc}", EXIT_UNAVAILABLE) from exc
+    require_database(url)
     current, head = migrate.current(url), migrate.head()
     if current == head:
         return
-    if path is None:
+    if sqlite_file(url) is None:
         raise CliError(f"database {redact_url(url)} has schema revision {current or '(none)'}, this fsworker needs "
                        f"{head}: run `fsworker db upgrade` first", EXIT_FAILED)
     log.info("migrating the embedded database %s from %s to %s", redact_url(url), current, head)
@@ -112,11 +168,11 @@ class Store:
 
 
 @contextlib.contextmanager
-def open_store(args: argparse.Namespace, *, create: bool = True) -> Iterator[Store]:
+def open_store(args: argparse.Namespace) -> Iterator[Store]:
     url = database_url(args)
     engine = make_engine(url)
     try:
-        ensure_schema(url, create=create, number_region=_region_or_none(args))
+        ensure_schema(url, number_region=_region_or_none(args))
         yield Store(engine=engine, url=redact_url(url))
     finally:
         engine.dispose()
@@ -206,7 +262,7 @@ def _cell(v: Any) -> str:
     if isinstance(v, Enum):
         return str(v.value)
     if isinstance(v, datetime):
-        return v.isoformat(timespec="seconds")
+        return show_time(v)
     if isinstance(v, (list, tuple)):
         return ",".join(_cell(x) for x in v)
     return str(v).replace("\n", "\\n")
@@ -228,9 +284,12 @@ def handles_os_errors(fn: Callable[[argparse.Namespace], int]) -> Callable[[argp
     def wrapper(args: argparse.Namespace) -> int:
         try:
             return fn(args)
+        except BrokenPipeError:
+            raise  # the reader of our output went away: fsworker.cli.main ends quietly
         except OSError as exc:
             name = getattr(exc, "filename", None) or ""
-            raise CliError(f"{name}: {exc.strerror or exc}" if name else str(exc)) from exc
+            code = EXIT_NOT_FOUND if isinstance(exc, FileNotFoundError) else EXIT_FAILED
+            raise CliError(f"{name}: {exc.strerror or exc}" if name else str(exc), code) from exc
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__

@@ -23,9 +23,11 @@ from typing import TextIO
 
 import gevent
 
+from fsworker.cli.funnel_view import funnel_lines
 from fsworker.config.settings import CallbackConfig, Config, DatabaseConfig, MetricsConfig, NodeConfig, WorkerConfig
 from fsworker.core.calls import LossPlace
 from fsworker.core.clock import ManualClock
+from fsworker.core.funnel import Funnel
 from fsworker.core.model import BlacklistEntry, Employee, Group, Hint, HintKind, Rule, Scenario, Schedule
 from fsworker.core.schedule import parse_weekly
 
@@ -219,28 +221,15 @@ class DemoRun:
                 break
             gevent.sleep(0.05)
 
-    def funnel(self) -> list[tuple[str, int]]:
-        from fsworker.core.outcomes import TaskEndReason
+    def funnel(self) -> Funnel:
+        """What the run left in the database, as ``fsworker stats --since all`` shows it."""
+        from fsworker.store.stats import FunnelReader
 
-        f = self.service.observer.funnel
-        rows = [("lost calls", f.get("lost", 0))]
-        for key, value in sorted(f.items()):
-            if key.startswith("skipped:"):
-                rows.append((f"  skipped: {key.split(':', 1)[1]}", value))
-        rows.append(("tasks created", f.get("task_created", 0)))
-        rows.append(("callback attempts", f.get("attempts", 0)))
-        rows.append(("  employee answered", f.get("employee_answered", 0)))
-        rows.append(("  customer answered", f.get("customer_answered", 0)))
-        rows.append(("  bridged (success)", f.get("bridged", 0)))
-        rows.append(("  bridged on the switch", self.switch_bridges()))
-        ends: dict[str, int] = {}
-        for task in self.service.queue.list_tasks():
-            if task.end_reason is not None:
-                ends[task.end_reason.value] = ends.get(task.end_reason.value, 0) + 1
-        for reason in TaskEndReason:
-            if reason.value in ends:
-                rows.append((f"tasks ended: {reason.value}", ends[reason.value]))
-        return rows
+        reader = FunnelReader(self.db_url)
+        try:
+            return reader.funnel()
+        finally:
+            reader.close()
 
     def switch_bridges(self) -> int:
         """Callbacks the fake switch itself bridged for at least min_talk_s: what the
@@ -280,12 +269,11 @@ def run_demo(*, quick: bool = False, out: TextIO = sys.stdout, keep: str | None 
         run.load_configuration()
         run.start()
         run.play(until_s=900)
-        rows = run.funnel()
-        out.write("\nFunnel\n")
-        width = max(len(k) for k, _ in rows)
-        out.write(f"{'stage'.ljust(width)}  count\n{'-' * width}  -----\n")
-        for k, v in rows:
-            out.write(f"{k.ljust(width)}  {v:5d}\n")
+        out.write("\nFunnel (the same table as `fsworker stats --since all` on the demo's database)\n")
+        for line in funnel_lines(run.funnel()):
+            out.write(f"{line}\n")
+        # what fsworker counts as bridged, held against the fake switch's own record
+        out.write(f"\n  bridged on the switch  {run.switch_bridges()}\n")
         out.write(f"\nMetrics were served at {run.metrics_url} (and /healthz); a scrape at the end:\n")
         for line in run.scrape():
             out.write(f"  {line}\n")
@@ -294,6 +282,7 @@ def run_demo(*, quick: bool = False, out: TextIO = sys.stdout, keep: str | None 
         out.write(f"\nThe database is kept in {workdir / 'demo.sqlite3'}; look around with\n"
                   f"  {exe} --db {db} tasks list\n"
                   f"  {exe} --db {db} tasks show 1\n"
+                  f"  {exe} --db {db} stats --since all\n"
                   f"  {exe} --db {db} rules list\n")
         bridged = run.service.observer.funnel.get("bridged", 0)
         return 0 if bridged > 0 else 1

@@ -32,6 +32,9 @@ def apply_log_config(config: LogConfig, *, verbosity: int = 0) -> None:
     root = logging.getLogger()
     if verbosity <= 0:
         root.setLevel(config.level)
+    # Alembic says "Context impl SQLiteImpl." at INFO on every schema check: noise to an
+    # operator at the service's INFO level; -vv (debug) shows it.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
     if config.format.value == "json":
         for handler in root.handlers:
             handler.setFormatter(JsonFormatter())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -33,9 +34,11 @@ COMMAND_MODULES = (
     "blacklist",
     "switch",
     "tasks",
+    "stats",
     "simulate",
     "config_io",
     "demo",
+    "completion",
 )
 
 
@@ -47,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-c", "--config", default=None, help="path to fsworker.toml "
                         "(default: $FSWORKER_CONFIG or ./fsworker.toml; absent = built-in defaults)")
     parser.add_argument("--db", default=None, help="database URL (overrides the config file)")
+    parser.add_argument("--utc", action="store_true",
+                        help="show times in UTC (default: [display] timezone, else this machine's zone)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -76,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     setup_logging(args.verbose)
+    from fsworker.cli import common
+
+    common.remember_options(args)
     try:
         return int(args.handler(args) or 0)
     except FsworkerError as exc:
@@ -83,6 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return getattr(exc, "exit_code", EXIT_FAILED)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`fsworker simulate ... | head -2`): as for any Unix
+        # filter, that is not an error. Point stdout at /dev/null so the interpreter's
+        # final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

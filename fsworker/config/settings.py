@@ -12,7 +12,9 @@ instead of stopping at the first. The dataclasses validate themselves on constru
 
 Where the file is found (``load_config(None)``): ``$FSWORKER_CONFIG``, else
 ``./fsworker.toml`` if it exists, else built-in defaults. ``$FSWORKER_DB_URL``, when
-set, replaces ``database.url`` (so a systemd unit or a container can inject it).
+set, replaces ``database.url`` (so a systemd unit or a container can inject it). A
+relative SQLite path, written in a file or the default under one, is relative to that
+file's folder: every command then opens the service's database, wherever it is run from.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fsworker.core.errors import ConfigError, ValidationError
 from fsworker.core.numbering import DialNumberFormat, NumberPlan
@@ -126,7 +129,8 @@ def _validate_fields(obj: Any, section: str) -> None:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DatabaseConfig:
-    url: str = _spec(DEFAULT_DB_URL, doc="SQLAlchemy URL: sqlite:///path or postgresql://user@host/db")
+    url: str = _spec(DEFAULT_DB_URL, doc="sqlite:///path (a relative path is relative to the configuration "
+                                         "file's folder) or postgresql://user@host/db")
 
     def __post_init__(self) -> None:
         _validate_fields(self, "database")
@@ -136,6 +140,19 @@ class DatabaseConfig:
         if ambiguous_userinfo(self.url):
             raise ValidationError("database.url", _redact_url(self.url),
                                   "an '@' in the user name or password must be written %40")
+        if scheme == "postgres":
+            # libpq (psql, Heroku-style DATABASE_URL) takes postgres://; SQLAlchemy does not
+            object.__setattr__(self, "url", "postgresql" + self.url[len("postgres"):])
+
+    def anchored(self, folder: Path) -> DatabaseConfig:
+        """This database with a relative SQLite path made absolute against ``folder``
+        (the configuration file's), so every command from any directory opens the same
+        file as the service."""
+        path = self.sqlite_path
+        if path is None or path.is_absolute():
+            return self
+        query = self.url.partition("?")[1:]
+        return DatabaseConfig(url=f"sqlite:///{(folder / path).resolve()}{''.join(query)}")
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -148,6 +165,12 @@ class DatabaseConfig:
     def __repr__(self) -> str:
         # a PostgreSQL URL may carry a password
         return f"DatabaseConfig(url={_redact_url(self.url)!r})"
+
+
+class ConfigNotFoundError(ConfigError):
+    """The configuration file named by --config or $FSWORKER_CONFIG does not exist."""
+
+    exit_code = 3  #: "not found", as for a missing rule or task
 
 
 def _redact_url(url: str) -> str:
@@ -361,6 +384,54 @@ class ConsoleConfig:
     def password(self) -> str | None:
         """The login password, read from the environment now (never stored in the config)."""
         return os.environ.get(self.password_env) or None
+# Where hint sound files may be played from: FreeSWITCH's packaged sounds and
+# fsworker's own folder (a switch built from source keeps them in /usr/local/freeswitch/sounds).
+DEFAULT_SOUND_DIRS = ("/usr/share/freeswitch/sounds/", "/var/lib/fsworker/hints/")
+
+
+def _sound_dirs(v: Any, place: str) -> tuple[str, ...]:
+    if not isinstance(v, (list, tuple)) or not v:
+        raise ValidationError(place, v, "a list of absolute directories, e.g. [\"/usr/local/freeswitch/sounds/\"]")
+    dirs = []
+    for i, d in enumerate(v):
+        # the path is compared as text against the file's: no '..' to climb out through
+        if not isinstance(d, str) or not d.startswith("/") or "/../" in f"{d}/" or not _SOUND_DIR_RE.fullmatch(d):
+            raise ValidationError(f"{place}[{i}]", d, "an absolute directory such as /usr/local/freeswitch/sounds/")
+        dirs.append(d if d.endswith("/") else d + "/")
+    return tuple(dirs)
+
+
+_SOUND_DIR_RE = re.compile(r"[\w./\-+@:]{1,250}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PromptsConfig:
+    sound_dirs: tuple[str, ...] = _spec(DEFAULT_SOUND_DIRS, _sound_dirs,
+                                        doc="directories a file hint (--hint-file) may be played from")
+
+    def __post_init__(self) -> None:
+        _validate_fields(self, "prompts")
+
+
+def _zone_name(v: Any, place: str) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, str) and v:
+        try:
+            ZoneInfo(v)
+            return v
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    raise ValidationError(place, v, "an IANA time zone such as Europe/Moscow or UTC")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DisplayConfig:
+    timezone: str | None = _spec(None, _zone_name, doc="time zone the CLI shows times in (default: the "
+                                                       "machine's; --utc overrides)")
+
+    def __post_init__(self) -> None:
+        _validate_fields(self, "display")
 
 
 def _bool(v: Any, place: str) -> bool:
@@ -481,6 +552,8 @@ class Config:
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     webhooks: tuple[WebhookConfig, ...] = ()
     log: LogConfig = field(default_factory=LogConfig)
+    prompts: PromptsConfig = field(default_factory=PromptsConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
     source: Path | None = None  #: the file it was read from; None = built-in defaults
 
     def node(self, name: str) -> NodeConfig:
@@ -503,6 +576,8 @@ SECTIONS: dict[str, tuple[str, type, bool]] = {
     "console": ("console", ConsoleConfig, False),
     "webhook": ("webhooks", WebhookConfig, True),
     "log": ("log", LogConfig, False),
+    "prompts": ("prompts", PromptsConfig, False),
+    "display": ("display", DisplayConfig, False),
 }
 
 # Keys refused with a specific explanation instead of "unknown key".
@@ -516,7 +591,8 @@ _SECRET_KEYS = {
 
 
 __all__ = [
-    "CallbackConfig", "CallerIdPolicy", "Config", "DatabaseConfig", "EmployeeCallerIdPolicy",
+    "ApiConfig", "CallbackConfig", "CallerIdPolicy", "Config", "ConfigNotFoundError", "ConsoleConfig", "DatabaseConfig",
+    "DisplayConfig", "PromptsConfig", "EmployeeCallerIdPolicy",
     "LogConfig", "LogFormat", "MetricsConfig", "NodeConfig", "NumbersConfig", "Problem", "Severity", "TtsConfig",
     "WebhookConfig", "WebhookEvent", "WorkerConfig", "check_config", "load_config",
     "parse_config", "reference_rows", "resolve_path",
@@ -562,6 +638,9 @@ def load_config(path: str | os.PathLike[str] | None = None,
         return cfg
     try:
         text = file.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigNotFoundError(f"{file}: no such configuration file; give the right path with "
+                                  f"--config or ${ENV_CONFIG}, or start from fsworker.example.toml") from exc
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read the configuration: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
@@ -602,7 +681,7 @@ class Problem:
 
     @classmethod
     def from_error(cls, exc: ValidationError) -> Problem:
-        return cls(place=exc.field, message=f"{exc.value!r} is invalid: {exc.limit}")
+        return cls(place=exc.field, message=exc.problem)
 
 
 def _unknown(key: str, known: list[str], place: str) -> Problem:
@@ -644,7 +723,7 @@ def _build_section(cls: type, table: Any, place: str, problems: list[Problem]) -
     except ValidationError as exc:
         # cross-field checks name the field as "<section>.<key>"; give it its real place
         key = exc.field.rsplit(".", 1)[-1]
-        problems.append(Problem(place=f"{place}.{key}", message=f"{exc.value!r} is invalid: {exc.limit}"))
+        problems.append(Problem(place=f"{place}.{key}", message=exc.problem))
         return None
 
 
@@ -682,8 +761,11 @@ def build_config(text: str, *, source: Path | None = None,
         try:
             values["database"] = DatabaseConfig(url=env[ENV_DB_URL])
         except ValidationError as exc:
-            problems.append(Problem(place=f"${ENV_DB_URL}", message=f"{exc.value!r} is invalid: {exc.limit}"))
+            problems.append(Problem(place=f"${ENV_DB_URL}", message=exc.problem))
             failed = True
+    if source is not None and not env.get(ENV_DB_URL) and not failed:
+        folder = Path(os.path.abspath(source)).parent
+        values["database"] = values.get("database", DatabaseConfig()).anchored(folder)
     if not failed:
         _cross_checks(values, problems, env)
         failed = any(p.severity is Severity.ERROR for p in problems)

@@ -351,7 +351,7 @@ def parse_catalog(text: str, *, hint_check: Callable[[Hint, str], None] | None =
                     hint_check(item.hint, f"rules[{i}].hint")
             except ValidationError as exc:
                 place = exc.field if exc.field.startswith(f"rules[{i}]") else _place(f"{name}[{i}]", exc)
-                if place.endswith(".hint.text"):
+                if place.endswith((".hint.text", ".hint.file")):  # both are written as hint_text
                     place = place[: -len(".hint.text")] + ".hint_text"
                 elif place.endswith(".hint.language"):
                     place = place[: -len(".hint.language")] + ".hint_language"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fsworker.core.calls import LossPlace
-from fsworker.core.errors import ValidationError
+from fsworker.core.errors import ValidationError, with_article
 from fsworker.core.names import IDENT_RE
 from fsworker.core.names import check_ident as _check_ident
 from fsworker.core.names import check_name as _check_name
@@ -265,7 +265,7 @@ class Rule:
                 )
             object.__setattr__(self, "target", None)
         elif not self.target:
-            raise ValidationError("rule.target", self.target, f"a {needed} is required for strategy {self.strategy.value!r}")
+            raise ValidationError("rule.target", self.target, f"{with_article(needed)} is required for strategy {self.strategy.value!r}")
         elif needed == "number":
             validate_number(self.target, "rule.target")
         else:
@@ -274,22 +274,22 @@ class Rule:
     def _check_limits(self) -> None:
         iv = self.intervals
         if not isinstance(iv, tuple) or not 1 <= len(iv) <= MAX_INTERVALS:
-            raise ValidationError("rule.intervals", iv, f"1 to {MAX_INTERVALS} retry intervals (R8)")
+            raise ValidationError("rule.intervals", iv, f"1 to {MAX_INTERVALS} retry intervals")
         for i, s in enumerate(iv):
             if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= MAX_INTERVAL_S:
                 raise ValidationError(f"rule.intervals[{i}]", s, f"whole seconds, 0..{MAX_INTERVAL_S}")
         mw = self.min_wait_s
         if not isinstance(mw, int) or isinstance(mw, bool) or not 0 <= mw <= MAX_MIN_WAIT_S:
-            raise ValidationError("rule.min_wait_s", mw, f"0..{MAX_MIN_WAIT_S} seconds (R9)")
+            raise ValidationError("rule.min_wait_s", mw, f"0..{MAX_MIN_WAIT_S} seconds")
         if self.place is LossPlace.TRANSFER and mw != 0:
-            raise ValidationError("rule.min_wait_s", mw, "not applicable to loss place 'transfer' (R9): must be 0")
+            raise ValidationError("rule.min_wait_s", mw, "not applicable to loss place 'transfer': must be 0")
         if self.place is LossPlace.REQUEST and mw != 0:
             # a customer who asked for a callback waited as long as they meant to
             raise ValidationError("rule.min_wait_s", mw, "not applicable to loss place 'request': must be 0")
         mc = self.max_concurrent
         if not isinstance(mc, int) or isinstance(mc, bool) or not MIN_CONCURRENCY <= mc <= MAX_CONCURRENCY:
             raise ValidationError(
-                "rule.max_concurrent", mc, f"{MIN_CONCURRENCY}..{MAX_CONCURRENCY} simultaneous calls (R10)"
+                "rule.max_concurrent", mc, f"{MIN_CONCURRENCY}..{MAX_CONCURRENCY} simultaneous calls"
             )
         if not isinstance(self.enabled, bool):
             raise ValidationError("rule.enabled", self.enabled, "true or false")

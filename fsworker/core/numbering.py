@@ -47,10 +47,10 @@ class NumberProblem(enum.StrEnum):
 
 
 class UnusableNumberError(InvalidNumberError):
-    """A text is not a phone number under the configured region; ``problem`` says why."""
+    """A text is not a phone number under the configured region; ``number_problem`` says why."""
 
     def __init__(self, field: str, value: object, limit: str, problem: NumberProblem) -> None:
-        self.problem = problem
+        self.number_problem = problem
         super().__init__(field, value, limit)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from fsworker.core.calls import LossPlace
 from fsworker.core.catalog import Catalog
-from fsworker.core.errors import ValidationError
+from fsworker.core.errors import ValidationError, problem_text
 from fsworker.core.model import STRATEGY_TARGET, StrategyKind, TargetKind, unknown_strategy_limit
 from fsworker.core.strategies import registry as strategy_registry
 from fsworker.core.strategies.base import MAX_STEP_ENDPOINTS
@@ -41,7 +41,7 @@ class Problem:
     limit: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.value!r} is invalid: {self.limit}"
+        return f"{self.path}: {problem_text(self.value, self.limit)}"
 
     def as_error(self) -> ValidationError:
         return ValidationError(self.path, self.value, self.limit)
@@ -177,7 +177,7 @@ def references_to(catalog: Catalog, kind: str, name: str) -> list[str]:
     ``kind`` is one of ENTITY_KINDS; rules never name a campaign (the campaign strategy
     uses the call's campaign), so "campaign" always gives []: see ``dependents``."""
     if kind not in ENTITY_KINDS:
-        raise ValidationError("kind", kind, f"one of {list(ENTITY_KINDS)}")
+        raise ValidationError("kind", kind, f"one of {', '.join(ENTITY_KINDS)}")
     return [r.name for r in catalog.ordered_rules() if (kind, name) in r.uses()]
 
 

@@ -51,7 +51,7 @@ from fsworker.store.claim import ClaimedTask
 from fsworker.store.errors import StoreError
 from fsworker.store.queue import TaskQueue
 from fsworker.store.repo import Repository
-from fsworker.store.stats import funnel
+from fsworker.store.stats import FunnelReader
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +336,8 @@ class Service:
                 dial=DialSettings(default_ring_timeout_s=cb.employee_ring_timeout_s,
                                   external_dial_template=cb.external_number_template, dial_number=dial_number),
                 prompt=PromptSettings(tts_engine=cfg.tts.engine, tts_voice=cfg.tts.voice,
-                                      default_language=cfg.tts.language),
+                                      default_language=cfg.tts.language,
+                                      playback_prefixes=cfg.prompts.sound_dirs),
             ),
         ) if slots else None
         self.health = Health(database=self._db_probe)
@@ -437,6 +438,10 @@ class Service:
             log.warning("health: database probe failed: %s", exc)
             return ProbeResult(ok=False, detail={"error": type(exc).__name__})
 
+    def _funnel_since(self, since: datetime) -> dict[str, list[tuple[str, str]]]:
+        """The console's funnel: the `fsworker stats` rows of the period from ``since``."""
+        return {"callbacks": FunnelReader(self.queue.engine).funnel(since=since).rows()}
+
     # -- lifecycle -------------------------------------------------------------------
     def start(self, *, metrics: bool = True) -> None:
         if self.webhooks is not None:
@@ -452,7 +457,7 @@ class Service:
         password = self.config.console.password()
         if password:
             console = Console(queue=self.queue, repo=self.repo, catalog=self.catalog, health=self.health.report,
-                              funnel=lambda since: funnel(self.queue.engine, since), password=password,
+                              funnel=self._funnel_since, password=password,
                               calls_up=self.metrics.calls_up, clock=self.clock)
             host, port = self.config.console.address
             self.console_server = WsgiServer(console, host, port, setting="console.listen",

@@ -158,7 +158,7 @@ class Metrics:
         self._created = Counter("fsworker_tasks_created_total", "Callback tasks created, by rule",
                                 ["rule"], registry=r)
         self._joined = Counter("fsworker_tasks_joined_total",
-                               "Lost calls that joined an open task for the same customer (D1), by rule",
+                               "Lost calls that joined an open task for the same customer, by rule",
                                ["rule"], registry=r)
         self._ended = Counter("fsworker_tasks_ended_total", "Tasks ended, by end reason",
                               ["reason"], registry=r)

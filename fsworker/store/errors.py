@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 
 from sqlalchemy import exc as sa_exc
 
-from fsworker.core.errors import FsworkerError, ValidationError
+from fsworker.core.errors import FsworkerError, ValidationError, with_article
 
 
 class StoreError(FsworkerError):
@@ -45,7 +45,7 @@ class AlreadyExistsError(ValidationError):
     """An entity with this name (number) already exists."""
 
     def __init__(self, kind: str, key: object) -> None:
-        super().__init__(f"{kind}.name", key, f"must be unique: a {kind} with this name already exists")
+        super().__init__(f"{kind}.name", key, f"must be unique: {with_article(kind)} with this name already exists")
 
 
 class EntityInUseError(StoreError):

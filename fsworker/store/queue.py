@@ -458,10 +458,18 @@ class TaskQueue(StoreBase):
 
     def list_tasks(
         self, *, status: TaskStatus | None = None, customer_number: str | None = None,
-        rule_name: str | None = None, limit: int = 100,
+        rule_name: str | None = None, limit: int = 100, end_reason: TaskEndReason | None = None,
+        created_since: datetime | None = None, created_until: datetime | None = None,
     ) -> list[TaskView]:
-        """Tasks with their attempts, newest first."""
+        """Tasks with their attempts, newest first; ``created_since`` inclusive,
+        ``created_until`` exclusive."""
         q = select(t.tasks.c.id).order_by(t.tasks.c.id.desc()).limit(limit)
+        if end_reason is not None:
+            q = q.where(t.tasks.c.end_reason == TaskEndReason(end_reason).value)
+        if created_since is not None:
+            q = q.where(t.tasks.c.created_at >= aware(created_since))
+        if created_until is not None:
+            q = q.where(t.tasks.c.created_at < aware(created_until))
         if status is not None:
             q = q.where(t.tasks.c.status == TaskStatus(status).value)
         if customer_number is not None:

@@ -216,6 +216,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         write_config(config, db_url=db_url, switch_port=switch.port, metrics_port=metrics_port, hooks_url=hooks.url)
         catalog = lab.dir / "catalog.toml"
         catalog.write_text(CATALOG, encoding="utf-8")
+        cli(lab, config, "db", "upgrade")
         cli(lab, config, "import", str(catalog))
         worker = lab.spawn("run", ["-c", str(config), "run"])
         service = Running(lab=lab, switch=switch, worker=worker, config=config, db_url=db_url,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.blackbox.conftest import Hooks, http_get, write_config
+from tests.blackbox.conftest import Hooks, cli, http_get, write_config
 from tests.chaos.procs import Lab, free_port, wait_for
 
 
@@ -31,6 +31,7 @@ def test_one_of_two_switches_down_is_degraded_both_down_is_down(lab: Lab) -> Non
         config = lab.dir / "fsworker.toml"
         write_config(config, db_url=f"sqlite:///{lab.dir / 'db.sqlite3'}", switch_port=fs1.port,
                      metrics_port=metrics_port, hooks_url=hooks.url, more_nodes=(("fs2", fs2.port),))
+        cli(lab, config, "db", "upgrade")
         worker = lab.spawn("run", ["-c", str(config), "run"])
 
         def health() -> tuple[int, dict]:

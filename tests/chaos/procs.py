@@ -295,6 +295,9 @@ class Lab:
             f"customer_ring_timeout_s = {customer_ring_s}\n\n"
             '[metrics]\nenabled = false\n\n[log]\nlevel = "DEBUG"\n'
         )
+        # only `fsworker db upgrade` creates a database; `run` refuses a missing one
+        subprocess.run([EXE, "-c", str(cfg), "db", "upgrade"], check=True, env=self.env, cwd=self.dir,
+                       capture_output=True, timeout=120)
         proc = self.spawn(name, ["-c", str(cfg), "run", "--no-metrics"])
         if wait_link:
             wait_for(f"{name}'s ESL link", lambda: "link #1 up" in proc.text(), 30, alive=lambda: proc.alive)

@@ -105,12 +105,23 @@ def test_catalog_file(seeded: Run, tmp_path: Path) -> None:
     assert r.code == 1
     assert f"{bad}: rules[0].target:" in r.out or f"{bad}: rules[0].intervals:" in r.out
     r = seeded("check", "--no-db", "--offline", "--catalog", str(tmp_path / "missing.toml"))
-    assert r.code == 1 and "missing.toml" in r.err + r.out
+    assert r.code == 3 and "missing.toml" in r.err + r.out
 
 
 def test_check_never_creates_the_embedded_database(run: Run, tmp_path: Path) -> None:
     db = tmp_path / "var" / "never.sqlite3"
     r = run("check", "--offline", db=f"sqlite:///{db}")
     assert r.code == 0, r.out + r.err
-    assert "does not exist yet" in r.out
+    assert "does not exist" in r.out and "fsworker db upgrade" in r.out
     assert not db.exists()
+
+
+def test_check_judges_hint_files_by_the_checked_files_sound_dirs(run: Run, tmp_path: Path) -> None:
+    cfg = tmp_path / "site.toml"
+    cfg.write_text('[prompts]\nsound_dirs = ["/usr/local/freeswitch/sounds/"]\n', encoding="utf-8")
+    wav = "/usr/local/freeswitch/sounds/hint.wav"
+    assert run("-c", str(cfg), "rules", "add", "r", "--strategy", "last_attempted", "--hint-file", wav).code == 0
+    r = run("check", "--offline", str(cfg))
+    assert r.code == 0 and "rule.hint" not in r.out, r.out
+    r = run("check", "--offline")  # the defaults: that directory is not allowed
+    assert r.code == 1 and "rules[0].hint.file" in r.out and "sound_dirs" in r.out, r.out

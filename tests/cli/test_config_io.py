@@ -66,6 +66,7 @@ def test_export_import_export_is_identical(seeded: Run, sqlite_url: str, tmp_pat
     assert file.read_text(encoding="utf-8") == first.out
 
     fresh = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    assert run("db", "upgrade", db=fresh).code == 0
     r = run("import", str(file), db=fresh)
     assert r.code == 0, r.err
     assert "4 rule(s)" not in r.out and "3 rule(s)" in r.out and "auto-callback off" in r.out
@@ -153,7 +154,7 @@ def test_import_merge_and_replace(seeded: Run, sqlite_url: str, tmp_path: Path) 
 
 def test_import_file_errors(run: Run, tmp_path: Path) -> None:
     r = run("import", str(tmp_path / "missing.toml"))
-    assert r.code == 1 and "missing.toml" in r.err and "Traceback" not in r.err
+    assert r.code == 3 and "missing.toml" in r.err and "Traceback" not in r.err
     f = tmp_path / "x.toml"
     f.write_text("rules = [", encoding="utf-8")
     r = run("import", str(f))
@@ -162,7 +163,7 @@ def test_import_file_errors(run: Run, tmp_path: Path) -> None:
     r = run("import", str(f))
     assert r.code == 1 and "UTF-8" in r.err
     r = run("export", "-o", str(tmp_path / "no" / "such" / "dir.toml"))
-    assert r.code == 1 and "dir.toml" in r.err
+    assert r.code == 3 and "dir.toml" in r.err
 
 
 def test_parse_catalog_unknown_sections_and_format() -> None:
@@ -177,3 +178,44 @@ def test_empty_catalog_round_trips() -> None:
 
     text = catalog_to_toml(Catalog())
     assert catalog_to_toml(parse_catalog(text).catalog) == text
+
+
+def test_import_dry_run_shows_the_changes_and_the_cancelled_tasks_and_writes_nothing(
+        seeded: Run, sqlite_url: str, tmp_path: Path) -> None:
+    queue = TaskQueue(sqlite_url)
+    night = queue.create_task(customer_number="+79160000001", rule_name="night",
+                              due_at=datetime(2026, 12, 1, 9, tzinfo=UTC))
+    spammer = queue.create_task(customer_number="+79160000666", rule_name="day",
+                                due_at=datetime(2026, 12, 1, 9, tzinfo=UTC))
+    queue.close()
+    f = tmp_path / "next.toml"
+    assert seeded("export", "-o", str(f)).code == 0
+    text = f.read_text(encoding="utf-8")
+    # drop "night", change "day", add an employee and blacklist the number of an open task
+    start = text.index('[[rules]]\nname = "night"')
+    text = text[:start] + text[text.index("\n\n", start) + 2:] if "\n\n" in text[start:] else text[:start]
+    text = text.replace("intervals = [0, 300, 3600]", "intervals = [0, 600]")
+    text += '\n[[employees]]\nname = "carol"\nendpoints = ["user/103"]\n'
+    text += '\n[[blacklist]]\nnumber = "+79160000666"\nreason = "spam"\n'
+    f.write_text(text, encoding="utf-8")
+    db = Path(sqlite_url[len("sqlite:///"):])
+    before = db.read_bytes()
+
+    r = seeded("import", str(f), "--replace", "--dry-run")
+    assert r.code == 0, r.err
+    assert db.read_bytes() == before  # nothing written, not even a timestamp
+    lines = r.out.splitlines()
+    assert lines[0] == f"dry run of importing {f}: nothing was changed"
+    assert "  + employee 'carol'" in lines
+    assert "  + blacklist '+79160000666'" in lines
+    assert "  ~ rule 'day'" in lines and "  - rule 'night'" in lines
+    assert not [x for x in lines if "'alice'" in x or "'sales'" in x]  # unchanged entries are not listed
+    assert "2 open task(s) would be cancelled:" in lines
+    assert f"  task {night} for +79160000001 (rule 'night', pending)" in lines
+    assert f"  task {spammer} for +79160000666 (rule 'day', pending)" in lines
+
+    # the same file really imported cancels exactly those
+    r = seeded("import", str(f), "--replace")
+    assert r.code == 0 and "2 task(s) cancelled" in r.out, r.out
+    r = seeded("import", str(f), "--replace", "--dry-run")
+    assert "  the configuration would stay as it is" in r.out and "0 open task(s) would be cancelled" in r.out

@@ -110,7 +110,8 @@ def test_edit_changes_only_what_is_given_and_renames(seeded: Run, sqlite_url: st
         (("--strategy", "group", "--target", "nosuch"), ("rule.target", "'nosuch'", "no group")),
         (("--strategy", "last_attempted", "--hint-text", "{{ caller }"), ("rule.hint.text", "template error")),
         (("--strategy", "last_attempted", "--hint-text", "{{ nosuch_fact }}"), ("rule.hint.text", "undefined")),
-        (("--strategy", "last_attempted", "--hint-file", "/etc/passwd"), ("rule.hint.text",)),
+        (("--strategy", "last_attempted", "--hint-file", "/etc/passwd"),
+         ("rule.hint.file", "'/etc/passwd'", "sound_dirs", "/usr/share/freeswitch/sounds/, /var/lib/fsworker/hints/")),
         (("--strategy", "last_attempted", "--hint-language", "xx"), ("rule.hint.language",)),
         (("--strategy", "teleport"), ("rule.strategy", "'teleport'", "last_attempted")),
         (("--strategy", "last_attempted", "--min-wait", "61"), ("rule.min_wait_s", "0..60")),
@@ -171,3 +172,17 @@ def test_hint_that_could_stall_the_worker_is_refused_naming_the_construct(run: R
     assert r.code == 1, r
     assert "rule.hint.text" in r.err and construct in r.err and "Traceback" not in r.err, r.err
     assert run("rules", "list", "--json").out.strip() == "[]"
+def test_hint_files_come_from_the_configured_sound_dirs(run: Run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A switch built from source keeps its sounds in /usr/local/freeswitch/sounds."""
+    wav = "/usr/local/freeswitch/sounds/en/us/callie/callback.wav"
+    r = run("rules", "add", "r", "--strategy", "last_attempted", "--hint-file", wav)
+    assert r.code == 1
+    assert f"rule.hint.file: '{wav}' is invalid: a file under one of the [prompts] sound_dirs: " \
+           "/usr/share/freeswitch/sounds/, /var/lib/fsworker/hints/" in r.err, r.err
+    config = tmp_path / "fsworker.toml"
+    config.write_text('[prompts]\nsound_dirs = ["/usr/local/freeswitch/sounds"]\n', encoding="utf-8")
+    r = run("-c", str(config), "rules", "add", "r", "--strategy", "last_attempted", "--hint-file", wav)
+    assert r.code == 0, r.err
+    r = run("-c", str(config), "rules", "add", "r2", "--strategy", "last_attempted",
+            "--hint-file", "/usr/share/freeswitch/sounds/x.wav")
+    assert r.code == 1 and "sound_dirs: /usr/local/freeswitch/sounds/" in r.err, r.err

@@ -73,4 +73,18 @@ def test_simulate_against_an_export_file_before_importing_it(seeded: Run, tmp_pa
     assert json.loads(seeded(*argv).out)["decision"] == "skip"
     assert json.loads(seeded(*argv, "--catalog", str(f)).out)["rule"] == "day"
     r = seeded(*argv[:-1], "--catalog", str(tmp_path / "nope.toml"))
-    assert r.code == 1 and "nope.toml" in r.err
+    assert r.code == 3 and "nope.toml" in r.err
+
+
+def test_the_loss_is_shown_in_the_display_zone(seeded: Run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "fsworker.toml"
+    config.write_text('[display]\ntimezone = "Europe/Moscow"\n', encoding="utf-8")
+    argv = ("simulate", "--number", "+79161234567", "--did", "+74950000000", "--at", "2026-12-01T17:15:00Z",
+            "--wait", "12")
+    r = seeded("-c", str(config), *argv)
+    assert r.code == 0 and "lost at 2026-12-01T20:15:00+03:00" in r.out, r.out + r.err
+    r = seeded("-c", str(config), "--utc", *argv)
+    assert "lost at 2026-12-01T17:15:00+00:00" in r.out, r.out
+    # a time without an offset is read in the display zone too
+    r = seeded("-c", str(config), *argv[:-4], "--at", "2026-12-01T20:15", "--wait", "12")
+    assert "lost at 2026-12-01T20:15:00+03:00" in r.out, r.out

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 from fsworker.core.calls import LossPlace, LostCall
-from fsworker.core.outcomes import AttemptOutcome
+from fsworker.core.outcomes import AttemptOutcome, TaskEndReason
 from fsworker.store.queue import TaskQueue
 from tests.clirunner import Run
 
@@ -71,3 +72,57 @@ def test_task_errors(run: Run) -> None:
     assert r.code == 1 and "status" in r.err and "pending" in r.err
     r = run("tasks", "list", "--limit", "0")
     assert r.code == 1 and "limit" in r.err
+
+
+def _ended_task(url: str) -> int:
+    """A task created at T0 (09:00 UTC = 12:00 Moscow), bridged 9.99506 s, ended success."""
+    queue = TaskQueue(url)
+    call = LostCall(call_uuid="call-9", customer_number="+79160000009", virtual_number="+74950000000",
+                    place=LossPlace.NUMBER, lost_at=T0, waited_s=7.25)
+    queue.record_lost_call(call, rule_name="day", now=T0)
+    task = queue.create_task(customer_number="+79160000009", rule_name="day", due_at=T0, lost_call_uuid="call-9",
+                             now=T0)
+    assert task is not None and queue.claim_due("w1", now=T0 + timedelta(seconds=1))
+    queue.finish_attempt(task, "w1", outcome=AttemptOutcome.SUCCESS, end_reason=TaskEndReason.SUCCESS,
+                         talk_s=9.99506, now=T0 + timedelta(seconds=60))
+    queue.close()
+    return task
+
+
+def test_times_in_the_display_zone_and_durations_rounded(seeded: Run, sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    task = _ended_task(sqlite_url)
+    config = tmp_path / "fsworker.toml"
+    config.write_text('[display]\ntimezone = "Europe/Moscow"\n', encoding="utf-8")
+    r = seeded("-c", str(config), "tasks", "show", str(task))
+    assert r.code == 0, r.err
+    assert "2026-12-01T12:00:00+03:00" in r.out and "+00:00" not in r.out, r.out
+    assert re.search(r"success +- +10\.0$", r.out, re.M) and "9.99506" not in r.out, r.out
+    assert re.search(r"number +\+74950000000 +- +- +7\.2$", r.out, re.M), r.out
+    r = seeded("-c", str(config), "--utc", "tasks", "list")
+    assert "2026-12-01T09:01:00+00:00" in r.out and "+03:00" not in r.out, r.out
+    # JSON stays machine-exact
+    shown = json.loads(seeded("-c", str(config), "tasks", "show", str(task), "--json").out)
+    assert shown["attempts"][0]["talk_s"] == 9.99506
+
+
+def test_list_filters_by_end_reason_and_time(seeded: Run, sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    first, second = make_tasks(sqlite_url)  # created at T0, pending
+    done = _ended_task(sqlite_url)  # created at T0, success
+
+    def ids(*argv: str) -> list[int]:
+        r = seeded("--utc", "tasks", "list", *argv, "--json")
+        assert r.code == 0, r.err
+        return [t["id"] for t in json.loads(r.out)]
+
+    assert ids("--reason", "success") == [done]
+    assert ids("--reason", "attempts_exhausted") == []
+    assert ids("--since", "2026-12-01T09:00") == [done, second, first]
+    assert ids("--since", "2026-12-01T09:00:01") == []
+    assert ids("--until", "2026-12-01T09:00:01") == [done, second, first]
+    assert ids("--until", "2026-12-01") == []
+    r = seeded("tasks", "list", "--since", "yesterday")
+    assert r.code == 1 and "since: 'yesterday' is invalid: a span back from now such as 30m, 24h" in r.err, r.err
+    r = seeded("tasks", "list", "--until", "2026-13-01")
+    assert r.code == 1 and "until: '2026-13-01' is invalid" in r.err, r.err
+    r = seeded("tasks", "list", "--reason", "bored")
+    assert r.code == 1 and "reason: 'bored' is invalid: one of success, attempts_exhausted" in r.err, r.err

@@ -26,14 +26,14 @@ def test_quick_demo_bridges_callbacks_and_metrics_agree(tmp_path: Path) -> None:
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     lost = _row(out, "lost calls")
-    bridged = _row(out, "bridged (success)")
+    bridged = _row(out, "outcome: success")
     assert lost == 9
     assert _row(out, "skipped: blacklisted") == 1
     assert _row(out, "skipped: waited_too_little") == 1
     assert bridged >= 4
     assert _row(out, "bridged on the switch") == bridged  # the fake switch's own record
-    assert _row(out, "tasks ended: cancelled_contact_made") == 1
-    assert _row(out, "tasks ended: no_employee_calls_found") == 1
+    assert _row(out, "ended: cancelled_contact_made") == 1
+    assert _row(out, "ended: no_employee_calls_found") == 1
     # scraped from /metrics by the demo itself
     assert _metric(out, "fsworker_lost_calls_total") == lost
     assert _metric(out, "fsworker_callbacks_succeeded_total") == bridged
@@ -43,3 +43,9 @@ def test_quick_demo_bridges_callbacks_and_metrics_agree(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60, check=False)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.count('"success"') >= bridged
+    # `fsworker stats` on the database it leaves prints the very table the demo ended with
+    stats = subprocess.run([str(exe), "--db", f"sqlite:///{tmp_path / 'demo.sqlite3'}", "stats", "--since", "all"],
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert stats.returncode == 0, stats.stderr
+    table = stats.stdout.split("\n", 1)[1]
+    assert table.strip() and table in out, stats.stdout

@@ -16,13 +16,14 @@ import http.client
 import json
 import os
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_run_cli import Procs, _wait_for
+from tests.e2e.test_run_cli import EXE, Procs, _wait_for
 from tests.hostile.esl_peer import HostilePeer, PeerLink, drip, event_frame, heartbeat
 
 PASSWORD = "ClueCon"
@@ -56,6 +57,8 @@ def start_worker(tmp_path: Path, procs: Procs, esl_port: int, node_extra: str = 
         f'[metrics]\nenabled = true\nlisten = "127.0.0.1:{web}"\n'
     )
     log = tmp_path / "run.log"
+    # only `fsworker db upgrade` creates a database; `run` refuses a missing one
+    subprocess.run([EXE, "-c", str(config), "db", "upgrade"], check=True, env=env, capture_output=True, timeout=120)
     proc = procs.start(["-c", str(config), "run"], log, env)
     _wait_for("the worker's ESL link", lambda: "link #1 up" in log.read_text(errors="replace"), 30, proc, log)
     return proc, log, web

@@ -12,6 +12,8 @@ from fsworker.config.settings import (
     CallbackConfig,
     CallerIdPolicy,
     Config,
+    ConfigNotFoundError,
+    DatabaseConfig,
     NodeConfig,
     Severity,
     WebhookEvent,
@@ -178,15 +180,16 @@ def test_toml_syntax_error(tmp_path):
 
 
 def test_unreadable_file():
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigNotFoundError, match="no such configuration file") as caught:
         load_config("/nonexistent/fsworker.toml")
+    assert caught.value.exit_code == 3
     assert check_config("/nonexistent/fsworker.toml")[0].message.startswith("cannot read")
 
 
 def test_fixed_caller_id_needs_a_number(tmp_path):
     p = write(tmp_path, '[callback]\ncaller_id = "fixed"\n')
     assert errors(check_config(p, environ=ENV)) == [
-        "callback.caller_id_number: None is invalid: required when a caller_id policy is fixed"
+        "callback.caller_id_number: not set: required when a caller_id policy is fixed"
     ]
 
 
@@ -271,3 +274,21 @@ def test_log_section_sets_level_and_json_lines(tmp_path, capsys):
     finally:
         root.removeHandler(handler)
         root.setLevel(saved[0])
+
+
+def test_a_relative_sqlite_path_is_anchored_at_the_config_files_folder(tmp_path):
+    p = write(tmp_path, '[database]\nurl = "sqlite:///./var/x.sqlite3?timeout=5"\n')
+    assert load_config(p, environ=ENV).database.url == f"sqlite:///{tmp_path / 'var' / 'x.sqlite3'}?timeout=5"
+    # the default, under a file, is anchored too; absolute paths and PostgreSQL are kept
+    p = write(tmp_path, "[worker]\nworkers = 2\n")
+    assert load_config(p, environ=ENV).database.url == f"sqlite:///{tmp_path / 'var' / 'fsworker.sqlite3'}"
+    p = write(tmp_path, '[database]\nurl = "sqlite:////srv/x.sqlite3"\n')
+    assert load_config(p, environ=ENV).database.url == "sqlite:////srv/x.sqlite3"
+    # $FSWORKER_DB_URL is the operator's own: as given
+    env = {**ENV, "FSWORKER_DB_URL": "sqlite:///./mine.sqlite3"}
+    assert load_config(p, environ=env).database.url == "sqlite:///./mine.sqlite3"
+
+
+def test_postgres_urls_are_normalised_like_libpq_takes_them():
+    assert DatabaseConfig(url="postgres://u@h/db").url == "postgresql://u@h/db"
+    assert DatabaseConfig(url="postgres+psycopg2://u@h/db").url == "postgresql+psycopg2://u@h/db"

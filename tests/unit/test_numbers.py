@@ -96,7 +96,7 @@ def test_what_is_no_number_says_why(plan: NumberPlan, text: str, problem: Number
     assert plan.check(text) == (text, problem)
     with pytest.raises(UnusableNumberError) as ei:
         plan.normalize(text, "blacklist.number")
-    assert ei.value.problem is problem
+    assert ei.value.number_problem is problem
     assert ei.value.field == "blacklist.number" and ei.value.value == text
     assert f"(region {plan.region})" in str(ei.value)
 

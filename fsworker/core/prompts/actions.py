@@ -85,7 +85,7 @@ def validate_playback_path(path: object, allowed_prefixes: tuple[str, ...] = DEF
     if ".." in path.split("/") or path.endswith("/") or posixpath.normpath(path) != path:
         raise ValidationError(field, path, "a normalized path to a file (no '..', '//' or './')")
     if not any(path.startswith(p) for p in allowed_prefixes):
-        raise ValidationError(field, path, f"must be under one of {list(allowed_prefixes)}")
+        raise ValidationError(field, path, f"a file under one of the [prompts] sound_dirs: {', '.join(allowed_prefixes)}")
     return path
 
 

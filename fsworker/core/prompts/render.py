@@ -262,7 +262,7 @@ def validate_hint(hint: Hint, settings: PromptSettings | None = None, field: str
         raise ValidationError(f"{field}.language", hint.language,
                               f"a language with a default hint template in {settings.templates_dir}")
     if hint.kind is HintKind.FILE:
-        validate_playback_path(hint.text, settings.playback_prefixes, f"{field}.text")
+        validate_playback_path(hint.text, settings.playback_prefixes, f"{field}.file")
         return
     if hint.kind is HintKind.DEFAULT:
         return

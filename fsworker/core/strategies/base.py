@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from fsworker.core.errors import FsworkerError, ValidationError
+from fsworker.core.errors import FsworkerError, ValidationError, with_article
 from fsworker.core.numbers import bare_endpoint, validate_endpoint, validate_number
 from fsworker.core.outcomes import AttemptOutcome
 
@@ -299,7 +299,7 @@ def redial_endpoint(recorded: str, employee: str | None, catalog: Catalog, field
 def lookup(table: dict, name: object, field: str, what: str) -> object:
     """A catalog entity by name, or a ``TargetNotFoundError`` naming the field."""
     if not isinstance(name, str) or not name:
-        raise TargetNotFoundError(field, name, f"a {what} name is required")
+        raise TargetNotFoundError(field, name, f"{with_article(what)} name is required")
     try:
         return table[name]
     except KeyError:
