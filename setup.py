@@ -1,6 +1,6 @@
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 setup(
     name="fsworker",
@@ -9,6 +9,9 @@ setup(
     license="MIT",
     python_requires=">=3.11",
     packages=find_packages(include=["fsworker", "fsworker.*"]),
+    # Optional: where no C compiler is found the build goes on without it and
+    # fsworker.esl.proto.frames uses its pure-Python split (same values, slower).
+    ext_modules=[Extension("fsworker.esl.proto._speedups", ["fsworker/esl/proto/_speedups.c"], optional=True)],
     include_package_data=True,
     # Operator-facing templates live at the top of the repository; an installed wheel
     # carries them under <prefix>/share/fsworker (fsworker.core.prompts finds them there).

@@ -220,6 +220,26 @@ def make_due(url: str, at: float) -> int:
     return n
 
 
+def make_due_spaced(url: str, at: float, spacing_s: float) -> dict[str, float]:
+    """Pending tasks fall due one by one: the i-th (by id) at ``at + i * spacing_s``
+    (epoch seconds), in one transaction. Task id (as the fake switch reports it) -> due."""
+    from sqlalchemy import select, update
+
+    from fsworker.store import tables as t
+    from fsworker.store.engine import make_engine
+
+    engine = make_engine(url)
+    due: dict[str, float] = {}
+    with engine.begin() as conn:
+        ids = conn.execute(select(t.tasks.c.id).where(t.tasks.c.status == "pending").order_by(t.tasks.c.id)).scalars()
+        for i, task_id in enumerate(list(ids)):
+            due[str(task_id)] = at + i * spacing_s
+            conn.execute(update(t.tasks).where(t.tasks.c.id == task_id)
+                         .values(due_at=datetime.fromtimestamp(due[str(task_id)], UTC)))
+    engine.dispose()
+    return due
+
+
 def attempt_outcomes(url: str) -> dict[str, int]:
     from sqlalchemy import func, select
 

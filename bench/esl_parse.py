@@ -14,9 +14,12 @@ Also printed: p50/p99 latency of one event frame (feed, frame, read) on our side
 Two fsworker figures are printed: "detector" reads the headers the lost-call detector
 reads from every event (what the service really does), "full" decodes every header of
 every event (the same work greenswitch always does). Every event the detector path
-reads is split whole (all its headers, checked, as bytes: ``Event._split``); only the
-values read are decoded. The last line is
-``speedup_vs_greenswitch: X`` for the detector path; ``speedup_full`` is printed too.
+reads is indexed whole by the optional C accelerator (``fsworker/esl/proto/_speedups.c``:
+offsets, no object per header) or, without it, split whole as bytes (``Event._split``);
+only the values read are decoded. "detector_py" is the detector path with the
+accelerator switched off (what a machine without a C compiler runs). The last line is
+``speedup_vs_greenswitch: X`` for the detector path; ``speedup_full`` and
+``speedup_pure_python`` (the detector path without the accelerator) are printed too.
 Run: ``make bench`` or ``python bench/esl_parse.py [--repeat N]``.
 """
 
@@ -38,6 +41,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(ROOT))
 
+import fsworker.esl.proto.frames as frames_module  # noqa: E402
 from fsworker.esl.proto.frames import Event  # noqa: E402
 from fsworker.esl.proto.parser import NEED_DATA, Parser, parse_all  # noqa: E402
 
@@ -109,6 +113,16 @@ def fsworker_parse(chunks: list[bytes], mode: str) -> int:
                     ev.headers  # noqa: B018 - materialise every decoded value
                 events += 1
     return events
+
+
+def fsworker_parse_pure(chunks: list[bytes]) -> int:
+    """The detector path with the C accelerator switched off."""
+    saved = frames_module._index_block, frames_module._name_end
+    frames_module._index_block = frames_module._name_end = None
+    try:
+        return fsworker_parse(chunks, "detector")
+    finally:
+        frames_module._index_block, frames_module._name_end = saved
 
 
 def _gs_protocol(data: bytes):
@@ -224,8 +238,10 @@ def main() -> None:
 
     data = TRACE.read_bytes()
     sizes = chunk_sizes()
+    built = frames_module._index_block is not None
+    print(f"accelerator: {'fsworker.esl.proto._speedups (C) in use' if built else 'not built: pure Python only'}")
     verify_same_events(data, chunks_of(data, sizes))
-    ratios_detector, ratios_full = [], []
+    ratios_detector, ratios_full, ratios_pure = [], [], []
     for label, stream in (("trace14", data), (f"trace14x{args.repeat}", build_long_stream(data, args.repeat))):
         mb = len(stream) / 1e6
         chunks = chunks_of(stream, sizes)
@@ -234,21 +250,24 @@ def main() -> None:
                 "greenswitch": (greenswitch_parse, lambda s=stream: (_gs_protocol(s),)),
                 "fsworker_detector": (fsworker_parse, lambda c=chunks: (c, "detector")),
                 "fsworker_full": (fsworker_parse, lambda c=chunks: (c, "full")),
+                "fsworker_detector_py": (fsworker_parse_pure, lambda c=chunks: (c,)),
             },
             args.rounds,
         )
-        (t_gs, n_gs), (t_det, n_det), (t_full, n_full) = res.values()
-        assert n_gs == n_det == n_full, (n_gs, n_det, n_full)
+        (t_gs, n_gs), (t_det, n_det), (t_full, n_full), (t_py, n_py) = res.values()
+        assert n_gs == n_det == n_full == n_py, (n_gs, n_det, n_full, n_py)
         for name, (t, _n) in res.items():
-            print(f"{label:14s} {name:18s} events={n_gs:6d} {n_gs / t:12,.0f} events/s {mb / t:8.1f} MB/s")
+            print(f"{label:14s} {name:20s} events={n_gs:6d} {n_gs / t:12,.0f} events/s {mb / t:8.1f} MB/s")
         ratios_detector.append(t_gs / t_det)
         ratios_full.append(t_gs / t_full)
+        ratios_pure.append(t_gs / t_py)
     for mode in ("detector", "full"):
         p50, p99 = frame_latencies(data, mode)
         print(f"latency_one_event_frame_{mode}: p50={p50:.1f} us p99={p99:.1f} us")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"max_rss_mb: {rss_mb:.0f}")
     print(f"speedup_full: {min(ratios_full):.1f}")
+    print(f"speedup_pure_python: {min(ratios_pure):.1f}")
     print(f"speedup_vs_greenswitch: {min(ratios_detector):.1f}")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.clirunner import Run, cli_runner
+from tests.speedups import split_path  # noqa: F401 - a fixture: both event-split paths
 
 TRACES = Path(__file__).parent / "data" / "esl-traces"
 

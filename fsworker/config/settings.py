@@ -235,7 +235,8 @@ class EmployeeCallerIdPolicy(enum.StrEnum):
 class WorkerConfig:
     workers: int = _spec(4, _int(1, 5000), doc="concurrent callback attempts per process")
     lease_s: int = _spec(120, _int(10, 3600), doc="task lease; a dead worker's tasks return after it")
-    poll_interval_s: float = _spec(1.0, _float(0.05, 60), doc="how often idle workers look for due tasks")
+    poll_interval_s: float = _spec(1.0, _float(0.05, 60), doc="the longest an idle worker sleeps without looking for due tasks "
+                                   "(it wakes at the next due time and on task changes)")
     shutdown_grace_s: int = _spec(30, _int(0, 600), doc="on SIGTERM, time to let calls in flight end")
     worker_id: str | None = _spec(None, _str(_IDENT_RE, "letters, digits, . _ - (1..64)", optional=True),
                                   doc="identity in leases; default <hostname>-<pid>")

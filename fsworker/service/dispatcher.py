@@ -7,6 +7,9 @@ Rules:
 - The database decides who dials what: a task is worked on only under a lease claimed
   from the store (D3), renewed by a heartbeat; the per-rule cap (R10), the master switch
   (R16) and one attempt per customer (D1) are enforced by the claim, not here.
+- No polling for due work (duewaker.py): an idle claimer sleeps until the next due
+  time or lease expiry, and is woken by a lost call taken in, an attempt ending, or
+  (PostgreSQL) another process's task change; ``poll_s`` is only the backstop.
 - One claimer per process takes due tasks in batches (one statement for up to as many
   tasks as there are free attempt slots) and runs each attempt in its own greenlet, at
   most ``workers`` at once: 1,000 due tasks are started in a few statements, not 1,000.
@@ -53,6 +56,7 @@ from fsworker.core.recovery import Action, FoundLeg, RecoveryError, decide
 from fsworker.core.strategies import DialSettings
 from fsworker.esl.proto import commands
 from fsworker.service.callflow import PHASE_CUSTOMER, AttemptRequest, AttemptResult, CallFlow, LeaveBridgedUp
+from fsworker.service.duewaker import DueWaker, TaskChangeListener
 from fsworker.service.leg_search import find_task_legs
 from fsworker.store.claim import ClaimedTask
 from fsworker.store.errors import LeaseLostError, StoreError
@@ -61,6 +65,7 @@ from fsworker.store.queue import TaskQueue
 log = logging.getLogger(__name__)
 
 CLAIM_BATCH = 100  #: most tasks one claim statement takes
+NO_NODE_RECHECK_S = 0.5  #: how often a claimer with no switch connected looks again
 
 
 class AttemptReleased(Exception):  # noqa: N818 - a signal, not a failure
@@ -146,7 +151,8 @@ class Dispatcher:
         self._workers: list[gevent.Greenlet] = []
         self._heart: gevent.Greenlet | None = None
         self._rr = itertools.count()
-        self._wake = gevent.event.Event()
+        self._due = DueWaker(next_due=queue.next_due_at, clock=self.clock, max_sleep_s=self.settings.poll_s)
+        self._listener: TaskChangeListener | None = None
         self._pool = gevent.pool.Pool(self.settings.workers)
         self._grace_until: float | None = None  #: monotonic end of the shutdown grace
         self._renewed: dict[int, float] = {}  #: task id -> monotonic time its lease was last extended
@@ -161,12 +167,14 @@ class Dispatcher:
     def start(self) -> None:
         self._workers.append(gevent.spawn(self._claimer))
         self._heart = gevent.spawn(self._heartbeat)
+        if self.queue.is_postgresql:
+            self._listener = TaskChangeListener(self.queue.engine, self._due.wake).start()
         log.info("dispatcher %s: %d workers on nodes %s", self.worker_id, self.settings.workers,
                  ", ".join(n.name for n in self.nodes))
 
     def wake(self) -> None:
-        """Claim now (a task was just created) instead of at the next poll."""
-        self._wake.set()
+        """Claim now (a task was just created or changed) instead of at its due time."""
+        self._due.wake()
 
     @property
     def active_tasks(self) -> list[int]:
@@ -177,7 +185,9 @@ class Dispatcher:
         grace = self.settings.grace_s if grace_s is None else grace_s
         self._grace_until = time.monotonic() + grace
         self._stopping.set()
-        self._wake.set()
+        self._due.wake()
+        if self._listener is not None:
+            self._listener.stop()
         log.info("dispatcher %s stopping: %d attempts in flight, grace %.0fs", self.worker_id, len(self._active), grace)
         gevent.joinall(self._workers, timeout=grace)
         self._pool.join(timeout=max(0.0, self._grace_until - time.monotonic()))
@@ -202,9 +212,11 @@ class Dispatcher:
                 self._pool.wait_available(timeout=self.settings.poll_s)
                 continue
             if not any(n.is_up() for n in self.nodes):
-                # Nothing could be dialled: leave the tasks to workers that can.
-                self._stopping.wait(max(self.settings.poll_s, 0.5))
+                # Nothing could be dialled: leave the tasks to workers that can. Not the
+                # poll interval: that is only a backstop now, and may be long.
+                self._stopping.wait(NO_NODE_RECHECK_S)
                 continue
+            self._due.arm()
             try:
                 claimed = self.queue.claim_due(
                     self.worker_id, now=self.clock.now(), limit=min(free, CLAIM_BATCH),
@@ -215,14 +227,14 @@ class Dispatcher:
                 self._stopping.wait(max(self.settings.poll_s, 1.0))
                 continue
             if not claimed:
-                self._wake.clear()
-                self._wake.wait(self.settings.poll_s)
+                self._due.wait()
                 continue
             now = time.monotonic()
             for task in claimed:
                 self._active[task.task_id] = task
                 self._renewed[task.task_id] = now
                 self._pool.spawn(self._attempt, task)
+            gevent.sleep(0)  # let this batch's attempts start before claiming the next
 
     def _attempt(self, task: ClaimedTask) -> None:
         try:
@@ -246,6 +258,7 @@ class Dispatcher:
                 log.error("task %s: could not record the crash: %s", task.task_id, exc)
         finally:
             self._forget(task)
+            self._due.wake()  # its rule slot is free: a due task may be claimable now
 
     def _release(self, task_id: int, why: str, *, recover_legs: bool = False) -> None:
         try:

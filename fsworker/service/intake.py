@@ -183,12 +183,8 @@ class Intake:
                 not_before: datetime | None = None, number_problem: NumberProblem | None = None) -> IntakeResult:
         if number_problem is not None:  # no customer: nothing to look up
             return self._skip_decided(call, decide(catalog, call, IntakeFacts(number_problem=number_problem)), obs)
-        open_task = self.queue.open_task_for(call.customer_number)
-        facts = IntakeFacts(
-            open_task=open_task.task_id if open_task else None,
-            open_task_rule=open_task.rule_name if open_task else None,
-            reached_since_loss=self.queue.contact_since(call.customer_number, call.lost_at),
-        )
+        open_id, open_rule, reached = self.queue.intake_facts(call.customer_number, call.lost_at)
+        facts = IntakeFacts(open_task=open_id, open_task_rule=open_rule, reached_since_loss=reached)
         decision = decide(catalog, call, facts)
         if isinstance(decision, Skip):
             return self._skip(call, decision.reason, decision.detail, obs)
@@ -196,7 +192,7 @@ class Intake:
         if decision.join_task is not None:
             task_id = self.queue.join_task(call.customer_number, call.call_uuid)
             if task_id is not None:
-                rule = decision.rule.name if decision.rule else (open_task.rule_name if open_task else "")
+                rule = decision.rule.name if decision.rule else (open_rule or "")
                 log.info("call %s from %s joined task %s (D1)", call.call_uuid, call.customer_number, task_id)
                 obs.task_joined(call, task_id, rule)
                 return IntakeResult(call_uuid=call.call_uuid, task_id=task_id)

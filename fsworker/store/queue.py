@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, exists, func, select, text, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fsworker.core.calls import Contact, LostCall
@@ -155,6 +155,20 @@ class TaskQueue(StoreBase):
             r = conn.execute(select(t.lost_calls.c.skip_reason).where(t.lost_calls.c.call_uuid == call_uuid)).scalar()
         return SkipReason(r) if r else None
 
+    def intake_facts(self, customer_number: str, since: datetime) -> tuple[int | None, str | None, bool]:
+        """What the rule engine needs to know about a lost call's customer, in one
+        statement: their open task (id, rule) if any (D1), and whether they were reached
+        (R17) at or after ``since``."""
+        open_task = (t.tasks.c.customer_number == customer_number) & (t.tasks.c.status != TaskStatus.DONE.value)
+        reached = exists().where(t.contacts.c.customer_number == customer_number, t.contacts.c.at >= aware(since))
+        with self._tx() as conn:
+            row = conn.execute(select(
+                select(t.tasks.c.id).where(open_task).limit(1).scalar_subquery(),
+                select(t.tasks.c.rule_name).where(open_task).limit(1).scalar_subquery(),
+                reached,
+            )).one()
+        return row[0], row[1], bool(row[2])
+
     def create_task(
         self,
         *,
@@ -168,6 +182,12 @@ class TaskQueue(StoreBase):
         ``join_task``. InvalidNumberError for a number that cannot be dialled (D5)."""
         validate_number(customer_number, "task.customer_number")
         now = aware(now)
+        if self.is_postgresql:
+            task_id = self._create_task_pg(customer_number, rule_name, aware(due_at), lost_call_uuid, now)
+            if task_id is not None:
+                log.info("task %s created for %s by rule %r (lost call %s), due %s",
+                         task_id, customer_number, rule_name, lost_call_uuid, due_at)
+            return task_id
         with self._tx() as conn:
             rule_id = conn.execute(select(t.rules.c.id).where(t.rules.c.name == rule_name)).scalar()
             if rule_id is None:
@@ -183,6 +203,18 @@ class TaskQueue(StoreBase):
             log.info("task %s created for %s by rule %r (lost call %s), due %s",
                      task_id, customer_number, rule_name, lost_call_uuid, due_at)
         return task_id
+
+    def _create_task_pg(self, customer_number: str, rule_name: str, due_at: datetime,
+                        lost_call_uuid: str | None, now: datetime) -> int | None:
+        """create_task as one statement: a round trip, not three (intake at 100 calls/s)."""
+        with self._tx() as conn:
+            row = conn.execute(_PG_CREATE_TASK, {
+                "customer": customer_number, "rule_name": rule_name, "due_at": due_at, "now": now,
+                "call_uuid": lost_call_uuid,
+            }).one()
+        if row.rule_id is None:
+            raise NotFoundError("rule", rule_name)
+        return row.task_id
 
     def join_task(self, customer_number: str, lost_call_uuid: str | None = None) -> int | None:
         """D1: attach a lost call to the number's open task; None if it has none."""
@@ -239,6 +271,21 @@ class TaskQueue(StoreBase):
         for c in claimed:
             log.debug("task %s attempt %s (#%d) claimed by %s", c.task_id, c.attempt_id, c.attempt_no, worker_id)
         return claimed
+
+    def next_due_at(self, now: datetime) -> datetime | None:
+        """The earliest moment after ``now`` a task may become claimable: a pending
+        task falls due, or an active task's lease expires (then it is reaped). None when
+        nothing is scheduled (only a new or changed task can make work then)."""
+        now = aware(now)
+        due = (select(func.min(t.tasks.c.due_at))
+               .where(t.tasks.c.status == TaskStatus.PENDING.value, t.tasks.c.due_at > now).scalar_subquery())
+        expiry = (select(func.min(t.tasks.c.lease_expires_at))
+                  .where(t.tasks.c.status == TaskStatus.ACTIVE.value, t.tasks.c.lease_expires_at > now)
+                  .scalar_subquery())
+        with self._tx() as conn:
+            row = conn.execute(select(type_coerce(due, t.UTCDateTime()), type_coerce(expiry, t.UTCDateTime()))).one()
+        times = [w for w in row if w is not None]
+        return min(times) if times else None
 
     def reap_expired(self, *, now: datetime | None = None) -> list[int]:
         """Return expired leases now (claim_due also does it); the task ids."""
@@ -538,6 +585,27 @@ class TaskQueue(StoreBase):
             created_at=r["created_at"], ended_at=r["ended_at"],
             lost_call_uuids=tuple(calls.get(r["id"], ())), attempts=tuple(attempts.get(r["id"], ())),
         ) for i in ids if (r := rows.get(i)) is not None]
+
+
+# create_task on PostgreSQL: the rule looked up, the task inserted unless the number
+# already has an open one (D1, the partial unique index), the lost call attached.
+_PG_CREATE_TASK = text(
+    """
+WITH r AS (SELECT id FROM rules WHERE name = :rule_name),
+ins AS (
+    INSERT INTO tasks (customer_number, rule_id, rule_name, status, attempt_no, due_at, created_at)
+    SELECT :customer, r.id, :rule_name, 'pending', 1, :due_at, :now FROM r
+    ON CONFLICT (customer_number) WHERE status <> 'done' DO NOTHING
+    RETURNING id
+),
+att AS (
+    UPDATE lost_calls SET task_id = ins.id, rule_name = :rule_name
+    FROM ins WHERE lost_calls.call_uuid = :call_uuid
+    RETURNING lost_calls.id
+)
+SELECT (SELECT id FROM r) AS rule_id, (SELECT id FROM ins) AS task_id, (SELECT count(*) FROM att) AS attached
+"""
+).bindparams(bindparam("due_at", type_=t.UTCDateTime()), bindparam("now", type_=t.UTCDateTime()))
 
 
 def _attach(conn: Connection, call_uuid: str, task_id: int, rule_name: str) -> None:

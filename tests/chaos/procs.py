@@ -283,13 +283,13 @@ class Lab:
     # -- workers ------------------------------------------------------------------
     def worker(self, name: str, *, db_url: str, port: int, workers: int = 48, lease_s: int = 10,
                grace_s: int = 10, min_talk_s: int = 2, employee_ring_s: int = 20, customer_ring_s: int = 20,
-               wait_link: bool = True) -> Proc:
+               wait_link: bool = True, poll_s: float = 0.2) -> Proc:
         cfg = self.dir / f"{name}.toml"
         cfg.write_text(
             f'[database]\nurl = "{db_url}"\n\n'
             f'[[node]]\nname = "fs1"\nhost = "127.0.0.1"\nport = {port}\n'
             'password_env = "FSWORKER_ESL_PASSWORD"\nconnect_timeout_s = 2.0\ncommand_timeout_s = 5.0\n\n'
-            f"[worker]\nworkers = {workers}\nlease_s = {lease_s}\npoll_interval_s = 0.2\n"
+            f"[worker]\nworkers = {workers}\nlease_s = {lease_s}\npoll_interval_s = {poll_s:g}\n"
             f'shutdown_grace_s = {grace_s}\nworker_id = "{name}"\n\n'
             f"[callback]\nmin_talk_s = {min_talk_s}\nemployee_ring_timeout_s = {employee_ring_s}\n"
             f"customer_ring_timeout_s = {customer_ring_s}\n\n"

@@ -314,8 +314,9 @@ TRACE_FILES = sorted(TRACES.glob("*.fs.bin"))
 
 @settings(max_examples=int(os.environ.get("FSWORKER_FUZZ_TRACE_EXAMPLES", "40")), **COMMON)
 @given(index=st.sampled_from(range(len(TRACE_FILES))), muts=mutations, chunking=chunkings, caps=caps)
-def test_fuzz_recorded_traces_mutated(index: int, muts: list, chunking, caps) -> None:
-    """Whole recorded sessions, mutated and cut: typed errors only, cut == whole."""
+def test_fuzz_recorded_traces_mutated(index: int, muts: list, chunking, caps, split_path: str) -> None:
+    """Whole recorded sessions, mutated and cut: typed errors only, cut == whole (with
+    and without the C accelerator)."""
     data = TRACE_FILES[index].read_bytes()
     for m in muts:
         data = m.apply(data)

@@ -14,6 +14,9 @@ from fsworker.esl.proto.frames import Event, Frame
 from fsworker.esl.proto.parser import NEED_DATA, Parser, parse_all
 from tests.conftest import TRACES
 
+# Every test here runs with and without the C accelerator (tests/speedups.py).
+pytestmark = pytest.mark.usefixtures("split_path")
+
 TRACE_NAMES = sorted(p.name[: -len(".fs.bin")] for p in TRACES.glob("*.fs.bin"))
 
 

@@ -4,7 +4,8 @@
 general split (``Event._split_text``, which checks line by line when the fast count
 check fails) for everything else. Whichever path a block takes, every accessor must
 say the same thing the general split says, and a malformed block must raise
-``RemoteProtocolError`` from both.
+``RemoteProtocolError`` from both. Every test runs with and without the C accelerator,
+whose index serves ``get`` and ``name`` when they are an event's first reads.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from fsworker.esl.proto.errors import RemoteProtocolError
 from fsworker.esl.proto.frames import Event
 from fsworker.esl.proto.parser import parse_all
 from tests.conftest import TRACES
+
+pytestmark = pytest.mark.usefixtures("split_path")
 
 NAMES = ["Event-Name", "Unique-ID", "Content-Length", "variable_x", "A", "a:b", "", "Имя", "x y"]
 PIECES = [
@@ -44,6 +47,15 @@ def _observe(ev: Event, extra_names: list[str]) -> object:
         return type(exc)
 
 
+def _first_reads(ev: Event) -> object:
+    """``name`` and ``get`` as an event's first reads (the accelerator's index, when it
+    takes the block), or the error class."""
+    try:
+        return [ev.name, *(ev.get(n) for n in ASKED)]
+    except RemoteProtocolError as exc:
+        return type(exc)
+
+
 def _both(data: bytes) -> tuple[object, object]:
     fast = Event.from_plain(data)  # takes the bytes split when the block allows it
     general = Event.from_plain(data)
@@ -51,9 +63,11 @@ def _both(data: bytes) -> tuple[object, object]:
         general._split_text(data)
     except RemoteProtocolError as exc:
         general_seen: object = type(exc)
+        general_first: object = type(exc)
     else:
         general_seen = _observe(general, ASKED)
-    return _observe(fast, ASKED), general_seen
+        general_first = _first_reads(general)
+    return (_first_reads(Event.from_plain(data)), _observe(fast, ASKED)), (general_first, general_seen)
 
 
 CLEAN_NAMES = ["Event-Name", "Unique-ID", "Content-Length", "variable_x", "A", "a-b_c", "Event-Name"]
@@ -115,6 +129,21 @@ def test_arbitrary_bytes_agree(data: bytes) -> None:
         b"Event-Name: CUSTOM\n: empty name\n\n",
         b"Event-Name: CUSTOM\nA: 1\n\nB: 2\n\n",  # an own body without Content-Length
         b"Event-Name: CUSTOM\nA: 1\n\n\n",
+        b"Event-Name: %3A0\n\n",  # name decodes as get() does
+        b"A: 1\nEvent-Name: X\nEvent-Name: Y\n\n",  # the last Event-Name wins
+        b"Event-Name: X\nB: \nC: caf\xc3\xa9\n\n",  # an empty value; not ASCII
+        b"Event-Name: X\nB:  two spaces\n\n",
+        b"Event-Name: X\nB: 1:\n\n",
+        b"Event-Name: X\nB: 1 \n\n",
+        b"Event-Name: X\n B: 1\n\n",
+        b"Event-Name: X\nB: %41%ZZ_undef_\nC: _undef_\n\n",
+        b"Event-Name: X\r\nB: 1\n\n",
+        b"Event-Name: X\nB: 1\n",  # no blank line
+        b"Event-Name: X\nB: 1\n\n\n\n",
+        b"\n\n",
+        b"Event-Name: X\n" + b"".join(b"Header-%d: value %d\n" % (i, i) for i in range(300)) + b"\n",
+        b"Event-Name: X\n" + b"".join(b"Header-%d: v%d\n" % (i, i) for i in range(300)) + b"\n",
+        b"Event-Name: X\n" + b"".join(b"variable_sip_h_%d: v%d\n" % (i % 40, i) for i in range(300)) + b"\n",
     ],
 )
 def test_edge_blocks_agree(data: bytes) -> None:
@@ -122,8 +151,9 @@ def test_edge_blocks_agree(data: bytes) -> None:
     assert fast == general
 
 
-def test_fast_path_taken_for_recorded_events_and_values_match() -> None:
-    """The recorded switch output takes the bytes split, with the general split's values."""
+def test_fast_path_taken_for_recorded_events_and_values_match(split_path: str) -> None:
+    """The recorded switch output takes the fast path (the accelerator's index, or the
+    bytes split without it), with the general split's values."""
     taken = 0
     for path in sorted(TRACES.glob("*.fs.bin")):
         for frame in parse_all(path.read_bytes()):
@@ -131,7 +161,7 @@ def test_fast_path_taken_for_recorded_events_and_values_match() -> None:
                 continue
             fast = Event.from_plain(frame.body)
             fast.get("Unique-ID")
-            taken += fast._braw is not None
+            taken += (fast._index if split_path == "c" else fast._braw) is not None
             fast_seen, general_seen = _both(frame.body)
             assert fast_seen == general_seen
     assert taken > 1000

@@ -16,6 +16,11 @@ Rules:
   as bytes and only the values read are decoded; any other block takes the general
   text split, which raises for a line without separator. Both give the same names and
   values (``tests/unit/test_parser_lazy.py``).
+- ``get`` on a plain event first asks the optional C accelerator
+  (``fsworker/esl/proto/_speedups.c``, built when a compiler is there) for an index of the
+  block: offsets only, no object per line. It accepts a subset of what the bytes split
+  accepts and declines the rest (Content-Length, any other shape), so the values are
+  the same with or without it; the other accessors split as before.
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ from urllib.parse import unquote
 from xml.etree import ElementTree
 
 from fsworker.esl.proto.errors import FrameTooLargeError, RemoteProtocolError
+
+try:
+    from fsworker.esl.proto._speedups import event_name_end as _name_end
+    from fsworker.esl.proto._speedups import index_block as _index_block
+except ImportError:  # installed without a C compiler: the pure-Python split serves
+    _index_block = _name_end = None
 
 UNDEF = "_undef_"
 _UNDEF_BYTES = b"_undef_"
@@ -131,7 +142,7 @@ class Event:
     ``get`` returns decoded values; ``raw`` the values as they were on the wire.
     """
 
-    __slots__ = ("content_type", "_body", "_data", "_raw", "_braw", "_pairs", "_cache", "_encoded")
+    __slots__ = ("content_type", "_body", "_data", "_raw", "_braw", "_index", "_pairs", "_cache", "_encoded")
 
     def __init__(
         self,
@@ -149,6 +160,8 @@ class Event:
         self._raw = raw
         # A plain event split as bytes (see _split): raw names -> raw values.
         self._braw: dict[bytes, bytes] | None = None
+        # The C accelerator's index of ``_data`` (raw values by name), when it took the block.
+        self._index = None
         # Only kept when a header repeats: most events have no repeats. Pairs of bytes
         # when the event was split as bytes.
         self._pairs: list[tuple[str, str]] | list[tuple[bytes, bytes]] | None = pairs
@@ -303,10 +316,20 @@ class Event:
 
     # -- access -------------------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:
+        index = self._index
+        if index is not None:
+            value = index.get(name)
+            if value is None or value == UNDEF:
+                return default
+            return self._decoded(name, value) if "%" in value else value
         braw = self._braw
         if braw is None:
             raw = self._raw
             if raw is None:
+                if _index_block is not None:
+                    self._index = _index_block(self._data)
+                    if self._index is not None:
+                        return self.get(name, default)
                 self._split()
                 return self.get(name, default)
             value = raw.get(name)
@@ -341,6 +364,15 @@ class Event:
                 decoded = cache[name] = _unquote(value)
             return decoded
         return value
+
+    def _decoded(self, name: str, value: str) -> str:
+        cache = self._cache
+        if cache is None:
+            cache = self._cache = {}
+        decoded = cache.get(name)
+        if decoded is None:
+            decoded = cache[name] = _unquote(value)
+        return decoded
 
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
@@ -404,14 +436,24 @@ class Event:
     def name(self) -> str:
         if self._raw is None and self._braw is None:
             # FreeSWITCH writes Event-Name first; read it without splitting the block.
+            # A repeated Event-Name (07b: COMMAND then PRIVATE_COMMAND) must take the
+            # last value, as get() does: only trust the first line when no other line
+            # starts "Event-Name:" (the general split also takes "Name:value") and its
+            # value holds no ':' (FreeSWITCH encodes it; a hostile ': ' there can shift
+            # the general split's pairs).
             data = self._data
-            if data.startswith(b"Event-Name: "):
+            if _name_end is not None:
+                end = _name_end(data)  # the same test in C (memchr, memmem)
+            elif data.startswith(b"Event-Name: "):
                 end = data.find(b"\n", 12)
-                # A repeated Event-Name (07b: COMMAND then PRIVATE_COMMAND) must take the
-                # last value, as get() does: only trust the fast path when it is unique.
                 # (rfind: the reverse search is ~2.5x faster here than find.)
-                if end > 0 and data.rfind(b"\nEvent-Name: ", end) < 0:
-                    return data[12:end].decode("ascii", "replace")
+                if end > 0 and (data.rfind(b"\nEvent-Name:", end) >= 0 or data.find(b":", 12, end) >= 0):
+                    end = -1
+            else:
+                end = -1
+            if end > 0:
+                value = data[12:end].decode("utf-8", "replace")
+                return "" if value == UNDEF else _decode(value)
         return self.get("Event-Name", "") or ""
 
     @property
