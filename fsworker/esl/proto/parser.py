@@ -117,85 +117,101 @@ class Parser:
             pos = self._pos
             m = _EVENT_FRAME_HEAD.match(buf, pos)
             if m is not None and m.end() - pos - 2 <= self.max_header_bytes:
-                # The shape of nearly every frame in a busy stream: one C-level match
-                # instead of a search, a decode and a split of the block. The pattern
-                # holds no blank line before its end, so this is the frame's header block.
-                cl, ct = m.groups()
-                length = int(cl)
-                start = m.end()
-                if length > self.max_body_bytes:
-                    raise FrameTooLargeError(
-                        f"Content-Length {length} exceeds the cap of {self.max_body_bytes} bytes",
-                        self._consumed + pos,
-                    )
-                if len(buf) - start >= length:
-                    end = start + length
-                    if length > self._count_from:
-                        self._check_headers(_EVENT_TYPES[ct], start, end, self._consumed + pos)
-                    # One copy; the temporary view is released before the buffer can change.
-                    frame = _new_frame(
-                        {"Content-Length": cl.decode(), "Content-Type": _EVENT_TYPES[ct]},
-                        bytes(memoryview(buf)[start:end]),
-                        self._consumed + pos,
-                    )
-                    self._pos = self._scan = end
-                    if end >= _COMPACT_AT or end == len(buf):
-                        self._compact()
-                    return frame
-                self._pos = self._scan = start
-                self._pending = (
-                    {"Content-Length": cl.decode(), "Content-Type": _EVENT_TYPES[ct]},
-                    length,
-                    self._consumed + pos,
-                )
+                return self._event_frame(buf, pos, m)
+            got = self._header_block(buf, pos)
+            if got is not None:
+                return got
+        return self._body()
+
+    def _event_frame(self, buf: bytearray, pos: int, m: re.Match[bytes]) -> Frame | _NeedData:
+        """The shape of nearly every frame in a busy stream: one C-level match instead
+        of a search, a decode and a split of the block. The pattern holds no blank line
+        before its end, so this is the frame's header block."""
+        cl, ct = m.groups()
+        length = int(cl)
+        start = m.end()
+        if length > self.max_body_bytes:
+            raise FrameTooLargeError(
+                f"Content-Length {length} exceeds the cap of {self.max_body_bytes} bytes",
+                self._consumed + pos,
+            )
+        if len(buf) - start >= length:
+            end = start + length
+            if length > self._count_from:
+                self._check_headers(_EVENT_TYPES[ct], start, end, self._consumed + pos)
+            # One copy; the temporary view is released before the buffer can change.
+            frame = _new_frame(
+                {"Content-Length": cl.decode(), "Content-Type": _EVENT_TYPES[ct]},
+                bytes(memoryview(buf)[start:end]),
+                self._consumed + pos,
+            )
+            self._pos = self._scan = end
+            if end >= _COMPACT_AT or end == len(buf):
                 self._compact()
-                return NEED_DATA
-            # FreeSWITCH never sends them, but libesl tolerates stray newlines between
-            # frames; so do we.
-            # Skipped in C: a Python loop per byte made a newline flood ~15x costlier
-            # to drain than the same bytes of frames.
-            stray = _STRAY_NEWLINES.match(buf, pos)
-            if stray is not None:
-                pos = stray.end()
-            self._pos = pos
-            end = buf.find(b"\n\n", max(pos, self._scan))
-            if end < 0:
-                # A block of exactly max_header_bytes may still be followed by the
-                # blank line: its first "\n" can be the last byte buffered (cap + 1).
-                if len(buf) - pos > self.max_header_bytes + 1:
-                    raise FrameTooLargeError(
-                        f"header block exceeds {self.max_header_bytes} bytes without a blank line",
-                        self._consumed + pos,
-                    )
-                self._scan = max(pos, len(buf) - 1)
-                self._compact()
-                return NEED_DATA
-            if end - pos > self.max_header_bytes:
+            return frame
+        self._pos = self._scan = start
+        self._pending = (
+            {"Content-Length": cl.decode(), "Content-Type": _EVENT_TYPES[ct]},
+            length,
+            self._consumed + pos,
+        )
+        self._compact()
+        return NEED_DATA
+
+    def _header_block(self, buf: bytearray, pos: int) -> _NeedData | None:
+        """Any other frame's header block: parsed into ``_pending`` (None), or NEED_DATA
+        while its blank line has not arrived."""
+        # FreeSWITCH never sends them, but libesl tolerates stray newlines between
+        # frames; so do we.
+        # Skipped in C: a Python loop per byte made a newline flood ~15x costlier
+        # to drain than the same bytes of frames.
+        stray = _STRAY_NEWLINES.match(buf, pos)
+        if stray is not None:
+            pos = stray.end()
+        self._pos = pos
+        end = buf.find(b"\n\n", max(pos, self._scan))
+        if end < 0:
+            # A block of exactly max_header_bytes may still be followed by the
+            # blank line: its first "\n" can be the last byte buffered (cap + 1).
+            if len(buf) - pos > self.max_header_bytes + 1:
                 raise FrameTooLargeError(
-                    f"header block of {end - pos} bytes exceeds {self.max_header_bytes}",
+                    f"header block exceeds {self.max_header_bytes} bytes without a blank line",
                     self._consumed + pos,
                 )
-            offset = self._consumed + pos
-            try:
-                text = bytes(buf[pos:end]).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise RemoteProtocolError(f"frame headers are not UTF-8: {exc}", offset) from exc
-            headers = dict(parse_header_block(text, strict=True))
-            length = 0
-            cl = headers.get("Content-Length")
-            if cl is not None:
-                length = _content_length(cl, offset)
-                if length > self.max_body_bytes:
-                    raise FrameTooLargeError(
-                        f"Content-Length {length} exceeds the cap of {self.max_body_bytes} bytes",
-                        offset,
-                    )
-            if "Content-Type" not in headers:
-                raise RemoteProtocolError("frame without Content-Type", offset)
-            self._pos = end + 2
-            self._scan = self._pos
-            self._pending = (headers, length, offset)
-        headers, length, offset = self._pending
+            self._scan = max(pos, len(buf) - 1)
+            self._compact()
+            return NEED_DATA
+        if end - pos > self.max_header_bytes:
+            raise FrameTooLargeError(
+                f"header block of {end - pos} bytes exceeds {self.max_header_bytes}",
+                self._consumed + pos,
+            )
+        offset = self._consumed + pos
+        try:
+            text = bytes(buf[pos:end]).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RemoteProtocolError(f"frame headers are not UTF-8: {exc}", offset) from exc
+        headers = dict(parse_header_block(text, strict=True))
+        length = 0
+        cl = headers.get("Content-Length")
+        if cl is not None:
+            length = _content_length(cl, offset)
+            if length > self.max_body_bytes:
+                raise FrameTooLargeError(
+                    f"Content-Length {length} exceeds the cap of {self.max_body_bytes} bytes",
+                    offset,
+                )
+        if "Content-Type" not in headers:
+            raise RemoteProtocolError("frame without Content-Type", offset)
+        self._pos = end + 2
+        self._scan = self._pos
+        self._pending = (headers, length, offset)
+        return None
+
+    def _body(self) -> Frame | _NeedData:
+        """The body of the frame whose headers are in ``_pending``, once it is all here."""
+        buf = self._buf
+        headers, length, offset = self._pending  # type: ignore[misc]
         start = self._pos
         if len(buf) - start < length:
             self._compact()
