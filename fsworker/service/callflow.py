@@ -30,6 +30,7 @@ Rules:
 from __future__ import annotations
 
 import logging
+import time
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -258,9 +259,27 @@ class CallFlow:
             self._cleanup(legs, ours, tag, None, sweep=False)
             self.watcher.unregister(legs)
 
-    def hang_up(self, uuids: list[str], cause: str, tag: str) -> None:
+    def hang_up(self, uuids: list[str], cause: str, tag: str, *, wait_s: float = 5.0) -> None:
+        """Hang up a lost attempt's legs and wait (up to ``wait_s``) until the switch has
+        them gone: the next attempt must not ring anyone while a leg of an earlier one
+        is still up, even for the moment its hangup takes."""
         for uuid in uuids:
             self._kill(uuid, cause, tag)
+        deadline = time.monotonic() + wait_s
+        up = list(uuids)
+        while up:
+            try:
+                up = [u for u in up if self.conn.api("uuid_exists", commands.uuid_exists_arg(u),
+                                                     timeout=self.settings.command_timeout_s).strip() == "true"]
+            except ESLError as exc:
+                log.warning("%s: cannot tell whether legs %s are gone: %s", tag, ", ".join(up), exc)
+                return
+            if not up:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("%s: legs %s still up %.0fs after hanging up", tag, ", ".join(up), wait_s)
+                return
+            gevent.sleep(0.05)
 
     def _run(
         self,

@@ -6,7 +6,6 @@ employee first and end success; every answer of the API matches its OpenAPI docu
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.error
 import urllib.request
@@ -17,7 +16,7 @@ import jsonschema
 import pytest
 
 from fsworker.service.api import OPENAPI_PATH
-from tests.e2e.test_run_cli import PASSWORD, Procs, _cli, _wait_for, procs  # noqa: F401 - fixture
+from tests.e2e.test_run_cli import PASSWORD, Procs, _cli, _wait_for, clean_env, procs, start_fake_switch  # noqa: F401 - fixture
 
 TOKEN = "s3cret-token-for-tests"
 CUSTOMER = "79161230001"
@@ -55,14 +54,9 @@ def _call(base: str, method: str, path: str, body: object = None, token: str | N
 
 @pytest.fixture()
 def world(tmp_path: Path, procs: Procs):  # noqa: F811
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FSWORKER_")}
-    env["FSWORKER_ESL_PASSWORD"] = PASSWORD
+    env = clean_env()
     env["FSWORKER_API_TOKEN"] = TOKEN
-    switch_log = tmp_path / "switch.log"
-    switch = procs.start(["fake-switch", "--port", "0", "--password", PASSWORD, "--speed", "1"], switch_log, env)
-    m = _wait_for("the fake switch", lambda: re.search(r"listening on 127\.0\.0\.1:(\d+)", switch_log.read_text()),
-                  20, switch, switch_log)
-    port = m.group(1)  # type: ignore[union-attr]
+    switch, port = start_fake_switch(procs, tmp_path, env)
     db = f"sqlite:///{tmp_path / 'fsworker.sqlite3'}"
     config = tmp_path / "fsworker.toml"
     config.write_text(

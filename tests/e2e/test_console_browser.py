@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_run_cli import PASSWORD, Procs, _cli, _wait_for, procs  # noqa: F401 - fixture
+from tests.e2e.test_run_cli import PASSWORD, Procs, _cli, _wait_for, clean_env, procs, start_fake_switch  # noqa: F401 - fixture
 
 CHROMIUM = os.environ.get("FSWORKER_CHROMIUM", "/usr/bin/chromium")
 SECRET = "let-me-in-4711"
@@ -39,14 +39,9 @@ def _need_browser() -> None:
 @pytest.fixture()
 def service(tmp_path: Path, procs: Procs) -> dict[str, Any]:  # noqa: F811
     _need_browser()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FSWORKER_")}
-    env["FSWORKER_ESL_PASSWORD"] = PASSWORD
+    env = clean_env()
     env["FSWORKER_CONSOLE_PASSWORD"] = SECRET
-    switch_log = tmp_path / "switch.log"
-    switch = procs.start(["fake-switch", "--port", "0", "--password", PASSWORD, "--speed", "1"], switch_log, env)
-    m = _wait_for("the fake switch", lambda: re.search(r"listening on 127\.0\.0\.1:(\d+)", switch_log.read_text()),
-                  20, switch, switch_log)
-    port = m.group(1)  # type: ignore[union-attr]
+    switch, port = start_fake_switch(procs, tmp_path, env)
     db = f"sqlite:///{tmp_path / 'fsworker.sqlite3'}"
     config = tmp_path / "fsworker.toml"
     config.write_text(

@@ -6,13 +6,12 @@ and the lost call's UUID."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import urllib.request
 from pathlib import Path
 
-from tests.e2e.test_run_cli import CUSTOMER, DID, PASSWORD, Procs, _cli, _wait_for, procs  # noqa: F401 - fixture
+from tests.e2e.test_run_cli import CUSTOMER, DID, PASSWORD, Procs, _cli, _wait_for, clean_env, procs, start_fake_switch  # noqa: F401 - fixture
 from tests.unit.test_hint_policy import SLOW  # about 0.1 s of CPU for a site of 100 'o'
 
 
@@ -24,14 +23,8 @@ def _metric(port: str, name: str, **labels: str) -> float | None:
 
 
 def test_slow_hint_falls_back_in_the_running_service(tmp_path: Path, procs: Procs) -> None:  # noqa: F811
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FSWORKER_")}
-    env["FSWORKER_ESL_PASSWORD"] = PASSWORD
-    switch_log = tmp_path / "switch.log"
-    switch = procs.start(["fake-switch", "--port", "0", "--password", PASSWORD, "--speed", "1"], switch_log, env)
-    listening = _wait_for("the fake switch to listen",
-                          lambda: re.search(r"listening on 127\.0\.0\.1:(\d+)", switch_log.read_text()),
-                          20, switch, switch_log)
-    port = listening.group(1)  # type: ignore[union-attr]
+    env = clean_env()
+    switch, port = start_fake_switch(procs, tmp_path, env)
     db = f"sqlite:///{tmp_path / 'fsworker.sqlite3'}"
     config = tmp_path / "fsworker.toml"
     config.write_text(

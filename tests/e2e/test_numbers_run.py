@@ -7,7 +7,6 @@ who calls as 8... gets no task and is counted as blacklisted; another who calls 
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -15,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.e2e.test_run_cli import PASSWORD, Procs, _cli, _wait_for, procs  # noqa: F401 - fixture
+from tests.e2e.test_run_cli import PASSWORD, Procs, _cli, _wait_for, clean_env, procs, start_fake_switch  # noqa: F401 - fixture
 
 BLACKLISTED = "89160000001"
 CUSTOMER = "89161234567"
@@ -47,15 +46,9 @@ def _metric(port: int, name: str, labels: str) -> float:
 
 def test_run_with_region_skips_a_respelled_blacklisted_caller_and_dials_national(
         tmp_path: Path, procs: Procs) -> None:  # noqa: F811
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FSWORKER_")}
-    env["FSWORKER_ESL_PASSWORD"] = PASSWORD
+    env = clean_env()
     env["FSWORKER_API_TOKEN"] = "numbers-token"
-    switch_log = tmp_path / "switch.log"
-    switch = procs.start(["fake-switch", "--port", "0", "--password", PASSWORD, "--speed", "1"], switch_log, env)
-    listening = _wait_for("the fake switch to listen",
-                          lambda: re.search(r"listening on 127\.0\.0\.1:(\d+)", switch_log.read_text()),
-                          20, switch, switch_log)
-    port = listening.group(1)  # type: ignore[union-attr]
+    switch, port = start_fake_switch(procs, tmp_path, env)
     link = ["--port", port]
     metrics_port = _free_port()
 

@@ -81,18 +81,29 @@ def _cli(env: dict[str, str], *args: str) -> str:
     return out.stdout
 
 
-def test_run_calls_back_a_call_lost_on_the_standalone_fake_switch(tmp_path: Path, procs: Procs) -> None:
+def clean_env() -> dict[str, str]:
+    """The environment of a process an operator starts: nothing fsworker reads from this
+    shell's FSWORKER_* variables, and the fake switch's ESL password set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FSWORKER_")}
     env["FSWORKER_ESL_PASSWORD"] = PASSWORD
+    return env
+
+
+def start_fake_switch(procs: Procs, tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """`fsworker fake-switch` on a free port at speed 1 (its log: switch.log); the
+    process and the port it printed."""
+    log = tmp_path / "switch.log"
+    switch = procs.start(["fake-switch", "--port", "0", "--password", PASSWORD, "--speed", "1"], log, env)
+    listening = _wait_for("the fake switch to listen",
+                          lambda: re.search(r"listening on 127\.0\.0\.1:(\d+)", log.read_text()), 20, switch, log)
+    return switch, listening.group(1)  # type: ignore[union-attr]
+
+
+def test_run_calls_back_a_call_lost_on_the_standalone_fake_switch(tmp_path: Path, procs: Procs) -> None:
+    env = clean_env()
 
     # terminal 1: the fake switch, on a free port it prints
-    switch_log = tmp_path / "switch.log"
-    switch = procs.start(["fake-switch", "--port", "0", "--password", PASSWORD, "--speed", "1"],
-                         switch_log, env)
-    listening = _wait_for("the fake switch to listen",
-                          lambda: re.search(r"listening on 127\.0\.0\.1:(\d+)", switch_log.read_text()),
-                          20, switch, switch_log)
-    port = listening.group(1)  # type: ignore[union-attr]
+    switch, port = start_fake_switch(procs, tmp_path, env)
     link = ["--port", port]
 
     db = f"sqlite:///{tmp_path / 'fsworker.sqlite3'}"

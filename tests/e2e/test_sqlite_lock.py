@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.e2e.test_run_cli import EXE, PASSWORD, Procs, _cli, _wait_for, procs  # noqa: F401 - fixture
+from tests.e2e.test_run_cli import EXE, PASSWORD, Procs, _cli, _wait_for, clean_env, procs, start_fake_switch  # noqa: F401 - fixture
 from tests.hostile.test_hostile_peer_process import free_port, metric
 
 CUSTOMER = "79161234567"
@@ -52,14 +50,8 @@ def scrape_seconds(port: int) -> float:
 def test_a_locked_sqlite_file_stalls_neither_metrics_nor_events_and_loses_nothing(
     tmp_path: Path, procs: Procs  # noqa: F811 - the fixture imported above
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FSWORKER_")}
-    env["FSWORKER_ESL_PASSWORD"] = PASSWORD
-    switch_log = tmp_path / "switch.log"
-    switch = procs.start(["fake-switch", "--port", "0", "--password", PASSWORD, "--speed", "1"], switch_log, env)
-    listening = _wait_for("the fake switch to listen",
-                          lambda: re.search(r"listening on 127\.0\.0\.1:(\d+)", switch_log.read_text()),
-                          20, switch, switch_log)
-    port = listening.group(1)  # type: ignore[union-attr]
+    env = clean_env()
+    switch, port = start_fake_switch(procs, tmp_path, env)
     web = free_port()
     db_file = tmp_path / "fsworker.sqlite3"
     db = f"sqlite:///{db_file}"

@@ -5,14 +5,12 @@ logging what it abandoned, where it used to wait for the drip (16 s for a 3 s gr
 
 from __future__ import annotations
 
-import os
-import re
 import signal
 import time
 from pathlib import Path
 
 from tests.drip_server import Dripper
-from tests.e2e.test_run_cli import CUSTOMER, DID, PASSWORD, Procs, _cli, _wait_for, procs  # noqa: F401 - fixture
+from tests.e2e.test_run_cli import CUSTOMER, DID, PASSWORD, Procs, _cli, _wait_for, clean_env, procs, start_fake_switch  # noqa: F401 - fixture
 
 GRACE_S = 3
 TIMEOUT_S = 2
@@ -21,14 +19,8 @@ TIMEOUT_S = 2
 def test_sigterm_honours_the_grace_with_a_dripping_webhook_receiver(tmp_path: Path, procs: Procs) -> None:  # noqa: F811
     dripper = Dripper(every_s=1.5)
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FSWORKER_")}
-        env["FSWORKER_ESL_PASSWORD"] = PASSWORD
-        switch_log = tmp_path / "switch.log"
-        switch = procs.start(["fake-switch", "--port", "0", "--password", PASSWORD, "--speed", "1"], switch_log, env)
-        listening = _wait_for("the fake switch to listen",
-                              lambda: re.search(r"listening on 127\.0\.0\.1:(\d+)", switch_log.read_text()),
-                              20, switch, switch_log)
-        port = listening.group(1)  # type: ignore[union-attr]
+        env = clean_env()
+        switch, port = start_fake_switch(procs, tmp_path, env)
         db = f"sqlite:///{tmp_path / 'fsworker.sqlite3'}"
         config = tmp_path / "fsworker.toml"
         config.write_text(
