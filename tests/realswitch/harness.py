@@ -259,6 +259,12 @@ class RealSwitch:
 
 
 # -- processes -------------------------------------------------------------------------------
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _udp_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
@@ -315,7 +321,7 @@ class Lab:
     def config(self, name: str, *, db_url: str, workers: int = 4, min_talk_s: int = 2,
                employee_ring_s: int = 8, customer_ring_s: int = 10,
                customer_template: str = "sofia/internal/{number}@127.0.0.1:5074",
-               extra: str = "") -> Path:
+               metrics_port: int | None = None, extra: str = "") -> Path:
         cfg = self.dir / f"{name}.toml"
         cfg.write_text(
             f'[database]\nurl = "{db_url}"\n\n'
@@ -327,7 +333,9 @@ class Lab:
             f'customer_ring_timeout_s = {customer_ring_s}\ncustomer_dial_template = "{customer_template}"\n'
             'caller_id_number = "74950000000"\n\n'
             '[tts]\nengine = "flite"\nvoice = "slt"\nlanguage = "en"\n\n'
-            f'[metrics]\nenabled = false\n\n[log]\nlevel = "DEBUG"\n{extra}'
+            + (f'[metrics]\nenabled = true\nlisten = "127.0.0.1:{metrics_port}"\n\n' if metrics_port
+               else "[metrics]\nenabled = false\n\n")
+            + f'[log]\nlevel = "DEBUG"\n{extra}'
         )
         return cfg
 
@@ -338,10 +346,10 @@ class Lab:
             assert out.returncode == 0, f"fsworker {' '.join(args)} -> {out.returncode}\n{out.stdout}{out.stderr}"
         return out.stdout
 
-    def run(self, name: str, cfg: Path, *, wait_link: bool = True) -> Proc:
+    def run(self, name: str, cfg: Path, *, wait_link: bool = True, metrics: bool = False) -> Proc:
         log = self.dir / f"{name}.log"
         with log.open("wb") as out:
-            popen = subprocess.Popen([EXE, "-c", str(cfg), "run", "--no-metrics"], stdout=out,
+            popen = subprocess.Popen([EXE, "-c", str(cfg), "run", *([] if metrics else ["--no-metrics"])], stdout=out,
                                      stderr=subprocess.STDOUT, env=self.env, start_new_session=True, cwd=self.dir)
         proc = Proc(name, popen, log)
         self.procs.append(proc)
