@@ -23,7 +23,7 @@ def _sqlite(lab: Lab) -> str:
 
 def setup_group_rule(lab: Lab, cfg: Path, *, endpoints: dict[str, str], max_lines: int = 1,
                      strategy: str = "group", intervals: str = "0", did: str = GROUP_DID,
-                     hint: str | None = None) -> None:
+                     hint: str | None = None, max_concurrent: int = 1) -> None:
     lab.cli(cfg, "db", "upgrade")
     lab.cli(cfg, "numbers", "add", did)
     for name, endpoint in endpoints.items():
@@ -33,7 +33,8 @@ def setup_group_rule(lab: Lab, cfg: Path, *, endpoints: dict[str, str], max_line
     hint_args = ["--hint-text", hint, "--hint-language", "en"] if hint else []
     target = ["--target", "sales"] if strategy == "group" else []
     lab.cli(cfg, "rules", "add", "sales", "--strategy", strategy, *target, "--place", "number",
-            "--place-value", did, "--intervals", intervals, "--min-wait", "1", *hint_args)
+            "--place-value", did, "--intervals", intervals, "--min-wait", "1",
+            "--max-concurrent", str(max_concurrent), *hint_args)
 
 
 def hang_up_when_bridged(lab: Lab, task_id: int, after_s: float = 3.0) -> None:
