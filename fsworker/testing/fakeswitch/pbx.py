@@ -16,7 +16,7 @@ from fsworker.core.clock import ManualClock
 from fsworker.testing.fakeswitch import api_commands
 from fsworker.testing.fakeswitch.apps import App, BridgeApp, ParkApp
 from fsworker.testing.fakeswitch.channels import CallerProfile, Channel
-from fsworker.testing.fakeswitch.dialing import DialJob
+from fsworker.testing.fakeswitch.dialing import DialJob, ring_deadline
 from fsworker.testing.fakeswitch.directory import (
     Directory,
     LegLog,
@@ -199,8 +199,9 @@ class FakePBX(ScenarioMixin):
             timeout, cause = float(variables["originate_timeout"]), "NO_ANSWER"
         else:
             timeout, cause = 60.0, "NO_ANSWER"
+        deadline = ring_deadline(self.now(), timeout, per_leg=cause == "ALLOTTED_TIMEOUT")
         cause = getattr(job, "timeout_cause", None) or cause
-        self.scheduler.call_later(timeout, self._leg_timeout, ch, cause)
+        self.scheduler.call_at(deadline, self._leg_timeout, ch, cause)
 
     def _far_ringing(self, ch: Channel) -> None:
         if ch.alive and not ch.answered:
