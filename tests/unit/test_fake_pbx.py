@@ -82,6 +82,18 @@ def test_a_bridge_leg_timeout_ends_one_second_tick_later(offset: float) -> None:
     assert 3 < leg.ended_at - leg.started_at <= 4
 
 
+@pytest.mark.parametrize("sent,shown", [("x${y}", "x%{y}"), ("a$b c", "a$b c"), ("p%q {z}", "p%q {z}")])
+def test_a_callers_display_name_has_variable_expansion_defused(pbx: FakePBX, sent: str, shown: str) -> None:
+    """What the real switch did with these From display names (SIPp, issue 18.4)."""
+    u = pbx.inbound_call("79161234567", "74950000001", caller_name=sent, ring=[["sofia/internal/101@pbx"]],
+                         customer_hangs_up_after=1)
+    pbx.advance(2)
+    create = next(dict(h) for h, _ in pbx.bus.events
+                  if dict(h)["Event-Name"] == "CHANNEL_CREATE" and dict(h)["Unique-ID"] == u)
+    assert create["Caller-Caller-ID-Name"] == shown
+    assert create["variable_caller_id_name"] == shown
+
+
 def test_originate_answer_vars_getvar_and_kill(pbx: FakePBX) -> None:
     pbx.directory.set("101", Behaviour.answers(after=2))
     out = originate(pbx, "{origination_uuid=u1,fsw_task_id=7,origination_caller_id_number="
