@@ -25,7 +25,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -445,9 +444,3 @@ class Lab:
             out.append(f"leg {leg.uuid} {leg.name} cid={leg.caller_id_number} task={leg.task_id} "
                        f"attempt={leg.attempt} role={leg.role} answered={leg.answered} cause={leg.cause}")
         return "\n".join(out)
-
-
-def wait_quiet_switch(switch: RealSwitch, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and switch.channels():
-        time.sleep(0.5)
