@@ -227,3 +227,27 @@ def test_lost_after_a_transfer_rings_the_transferrer_first(lab: Lab) -> None:
     assert [leg.name for leg in lab.observer.callback_legs(task["id"], "customer")] == [
         f"sofia/internal/{customer}@127.0.0.1:5074"]
     lab.quiet([customer])
+
+
+def test_a_callback_requested_in_the_dialplan_is_a_request_loss(lab: Lab) -> None:
+    customer = unique_number()
+    cfg = lab.config("w1", db_url=_sqlite(lab))
+    lab.cli(cfg, "db", "upgrade")
+    lab.cli(cfg, "employees", "add", "Anna", "--endpoint", "sofia/internal/101@127.0.0.1:5071")
+    lab.cli(cfg, "groups", "add", "sales", "--member", "Anna")
+    lab.cli(cfg, "rules", "add", "requests", "--strategy", "group", "--target", "sales", "--place", "request",
+            "--intervals", "0")
+    lab.run("w1", cfg)
+
+    # 74950000018 sets fsw_callback_request=true (an IVR option "call me back"); the
+    # customer hangs up after 1 s, before any minimum wait
+    lab.lost_call(customer, "74950000018", ring_ms=1000)
+    inbound = lab.observer.customer_legs(customer)[0]
+    assert inbound.var("fsw_callback_request") is None  # set by the dialplan after CREATE
+    task = lab.until("a task for the request", lambda: lab.task_of(cfg, customer), 30)
+    assert task["rule"] == "requests" and task["lost_calls"][0]["place"] == "request", task
+    hang_up_when_bridged(lab, task["id"])
+    task = lab.wait_task_done(cfg, customer, 60)
+    assert task["end_reason"] == "success", task
+    assert [leg.name for leg in lab.observer.callback_legs(task["id"], "customer")] == [
+        f"sofia/internal/{customer}@127.0.0.1:5074"]
