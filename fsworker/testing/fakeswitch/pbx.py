@@ -69,6 +69,7 @@ class FakePBX(ScenarioMixin):
         self.playback_seconds = dict(playback_seconds or {})
         self.default_playback_seconds = default_playback_seconds
         self.channels: dict[str, Channel] = {}
+        self.shutting_down = False  #: set by ``shutdown``: originates fail, calls are gone
         #: employee uuid -> the customer who hung up while it was in att_xfer (07b)
         self._held_by: dict[str, Channel] = {}
         self.legs = LegLog()
@@ -522,6 +523,16 @@ class FakePBX(ScenarioMixin):
         ch.emit("CUSTOM", prefix=[("Event-Subclass", "callcenter::info")], suffix=suffix)
 
     # -- Backend (the server calls these) ------------------------------------------------
+    def shutdown(self) -> None:
+        """``freeswitch -stop`` with calls up, as the real switch does it (esl-traces/NOTES.md):
+        every channel hangs up SYSTEM_SHUTDOWN at once, and from then on an originate
+        fails at once with DESTINATION_OUT_OF_ORDER (the SIP profile is gone), while the
+        Event Socket still answers until the server sends its notice."""
+        with self.scheduler.lock:
+            self.shutting_down = True
+            for ch in list(self.channels.values()):
+                self.hangup(ch, "SYSTEM_SHUTDOWN")
+
     def api(self, command: str, arg: str = "") -> str:
         """An api command's response body. ``originate`` blocks the calling greenlet
         until the call is answered or fails: something else must advance the clock
