@@ -25,7 +25,7 @@ def hang_up_bridged_calls(lab: Lab, cfg: Path, numbers: list[str], *, talk_s: fl
     deadline = time.monotonic() + timeout
     next_check = 0.0
     while time.monotonic() < deadline:
-        for leg in lab.observer.legs():
+        for leg in filter(lab.observer.ours, lab.observer.legs()):
             if leg.role == "customer" and not leg.ended and leg.bridged_to is not None:
                 first_bridged.setdefault(leg.uuid, time.monotonic())
             partner_bridged = leg.role == "employee" and leg.bridged_to
@@ -64,7 +64,7 @@ def test_two_workers_on_one_switch_call_each_customer_back_once(lab: Lab, pg_url
         # both workers saw the lost call; it made one task, called back once
         assert len(task["lost_calls"]) == 1 and len(task["attempts"]) == 1, task
         workers.add(task["attempts"][0]["worker"])
-        legs = [leg for leg in lab.observer.legs() if leg.task_id == task["id"]]
+        legs = lab.observer.callback_legs(task["id"])
         assert sorted(leg.role for leg in legs) == ["customer", "employee"], legs
         dialled = [leg for leg in lab.observer.legs() if leg.task_id is not None
                    and leg.name == f"sofia/internal/{number}@127.0.0.1:5074"]
