@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install test chaos fuzz demo demo-quick bench lint fake-switch clean
+.PHONY: install test test-real chaos fuzz demo demo-quick bench lint fake-switch clean
 
 install: $(STAMP)
 
@@ -18,6 +18,11 @@ $(STAMP): setup.py
 # hostile input, fuzzing (20k frames); the slow fault tests are in `make chaos`.
 test: install
 	$(BIN)/python -m pytest -q -m "not chaos" tests
+
+# fsworker against a real FreeSWITCH and SIPp phones (README, "Real-switch tests"; ~5 min).
+# Not in CI: it needs the switch set up from tests/data/realswitch. It restarts that switch once.
+test-real: install
+	FSWORKER_REAL_SWITCH=$${FSWORKER_REAL_SWITCH:-127.0.0.1:8021} $(BIN)/python -m pytest -q -p no:randomly tests/realswitch
 
 # Faults (~5 min): kill -9 of workers, the switch restarted / the link cut mid-frame,
 # PostgreSQL restarted (needs root and pg_ctlcluster), SIGTERM in a busy minute.

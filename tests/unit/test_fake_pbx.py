@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from fsworker.core.clock import ManualClock
@@ -48,6 +50,48 @@ def test_originate_failures(pbx: FakePBX, behaviour: Behaviour, result: str) -> 
     pbx.advance(0.2)
     assert out == [result]
     assert pbx.legs.legs[0].cause == result[5:-1]
+
+
+@pytest.mark.parametrize("offset,rang", [(0.0, 3.0), (0.18, 2.82), (0.6, 2.4), (0.86, 2.14)])
+def test_originate_timeout_ends_on_a_whole_second_of_the_switch_clock(offset: float, rang: float) -> None:
+    """The real switch: originate_timeout=3 from .18/.60/.86 of a second rang 2.82/2.40/2.14 s,
+    ending on the second tick (issue 18.4, tests/data/esl-traces/NOTES.md)."""
+    pbx = FakePBX(ListBus(), clock=ManualClock(1000.0 + offset))
+    pbx.directory.set("user/101", Behaviour.rings())
+    out = originate(pbx, "{originate_timeout=3}user/101 &park()")
+    pbx.advance(rang - 0.01)
+    assert out == []
+    pbx.advance(0.02)
+    assert out == ["-ERR NO_ANSWER\n"]
+    leg = pbx.legs.legs[0]
+    assert leg.ended_at is not None and leg.ended_at - leg.started_at == pytest.approx(rang, abs=0.02)
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.3, 0.7])
+def test_a_bridge_leg_timeout_ends_one_second_tick_later(offset: float) -> None:
+    """The real switch: a bridge's leg_timeout=3 from .06/.18/.68 of a second rang 3.94/3.82/3.36 s
+    (10.58 s for 10 in trace 03): on the second tick after the originate_timeout's one."""
+    pbx = FakePBX(ListBus(), clock=ManualClock(1000.0 + offset))
+    pbx.inbound_call("79161234567", "74950000001", vars={"fsw_number": "74950000001"},
+                     ring=[["sofia/internal/101@pbx"], ["sofia/internal/102@pbx"]], leg_timeout=3,
+                     customer_hangs_up_after=20)
+    pbx.advance(6)
+    leg = pbx.legs.outbound()[0]
+    assert leg.cause == "ALLOTTED_TIMEOUT"
+    assert leg.ended_at == pytest.approx(math.floor(leg.started_at) + 4)
+    assert 3 < leg.ended_at - leg.started_at <= 4
+
+
+@pytest.mark.parametrize("sent,shown", [("x${y}", "x%{y}"), ("a$b c", "a$b c"), ("p%q {z}", "p%q {z}")])
+def test_a_callers_display_name_has_variable_expansion_defused(pbx: FakePBX, sent: str, shown: str) -> None:
+    """What the real switch did with these From display names (SIPp, issue 18.4)."""
+    u = pbx.inbound_call("79161234567", "74950000001", caller_name=sent, ring=[["sofia/internal/101@pbx"]],
+                         customer_hangs_up_after=1)
+    pbx.advance(2)
+    create = next(dict(h) for h, _ in pbx.bus.events
+                  if dict(h)["Event-Name"] == "CHANNEL_CREATE" and dict(h)["Unique-ID"] == u)
+    assert create["Caller-Caller-ID-Name"] == shown
+    assert create["variable_caller_id_name"] == shown
 
 
 def test_originate_answer_vars_getvar_and_kill(pbx: FakePBX) -> None:

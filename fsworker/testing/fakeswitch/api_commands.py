@@ -96,6 +96,9 @@ def originate(pbx: FakePBX, arg: str) -> Pending:
         raise _Err("-USAGE: <call url> <exten>|&<application_name>(<app_args>) "
                    "[<dialplan>] [<context>] [<cid_name>] [<cid_num>] [<timeout_sec>]")
     pending = Pending()
+    if pbx.shutting_down:
+        pending.set("-ERR DESTINATION_OUT_OF_ORDER\n")
+        return pending
 
     def answered(ch: Channel) -> None:
         p = ch.profile

@@ -17,7 +17,7 @@ from fsworker.core.clock import ManualClock
 from fsworker.testing.fakeswitch import api_commands
 from fsworker.testing.fakeswitch.apps import App, BridgeApp, ParkApp
 from fsworker.testing.fakeswitch.channels import CallerProfile, Channel
-from fsworker.testing.fakeswitch.dialing import CreateOrder, DialJob
+from fsworker.testing.fakeswitch.dialing import CreateOrder, DialJob, ring_deadline
 from fsworker.testing.fakeswitch.directory import (
     BridgeRecord,
     Directory,
@@ -78,6 +78,7 @@ class FakePBX(ScenarioMixin):
         self.create_order = create_order
         self.rng = random.Random(seed)
         self._creates = 0
+        self.shutting_down = False  #: set by ``shutdown``: originates fail, calls are gone
         #: employee uuid -> the customer who hung up while it was in att_xfer (07b)
         self._held_by: dict[str, Channel] = {}
         self.legs = LegLog()
@@ -226,8 +227,9 @@ class FakePBX(ScenarioMixin):
             timeout, cause = float(variables["originate_timeout"]), "NO_ANSWER"
         else:
             timeout, cause = 60.0, "NO_ANSWER"
+        deadline = ring_deadline(self.now(), timeout, per_leg=cause == "ALLOTTED_TIMEOUT")
         cause = getattr(job, "timeout_cause", None) or cause
-        self.scheduler.call_later(timeout, self._leg_timeout, ch, cause)
+        self.scheduler.call_at(deadline, self._leg_timeout, ch, cause)
 
     def _far_ringing(self, ch: Channel) -> None:
         if ch.alive and not ch.answered:
@@ -575,6 +577,16 @@ class FakePBX(ScenarioMixin):
         ch.emit("CUSTOM", prefix=[("Event-Subclass", "callcenter::info")], suffix=suffix)
 
     # -- Backend (the server calls these) ------------------------------------------------
+    def shutdown(self) -> None:
+        """``freeswitch -stop`` with calls up, as the real switch does it (esl-traces/NOTES.md):
+        every channel hangs up SYSTEM_SHUTDOWN at once, and from then on an originate
+        fails at once with DESTINATION_OUT_OF_ORDER (the SIP profile is gone), while the
+        Event Socket still answers until the server sends its notice."""
+        with self.scheduler.lock:
+            self.shutting_down = True
+            for ch in list(self.channels.values()):
+                self.hangup(ch, "SYSTEM_SHUTDOWN")
+
     def api(self, command: str, arg: str = "") -> str:
         """An api command's response body. ``originate`` blocks the calling greenlet
         until the call is answered or fails: something else must advance the clock

@@ -189,6 +189,9 @@ class ScenarioMixin:
                          uuid: str | None, port: int) -> Channel:
         uuid = uuid or str(_uuid.uuid4())
         name = f"sofia/internal/{caller}@127.0.0.1:{port}"
+        # mod_sofia defuses variable expansion in a caller's display name: "${" arrives as
+        # "%{" (a lone "$" or "%" is kept), seen on the real switch (esl-traces/NOTES.md)
+        caller_name = caller_name.replace("${", "%{")
         now = self.now_us()
         profile = CallerProfile(
             direction="inbound", logical_direction="inbound", username=caller,

@@ -22,9 +22,12 @@ from gevent.server import StreamServer
 
 from fsworker.core.clock import Clock
 from fsworker.testing.fakeswitch.bus import Backend, EventBus, MinimalBackend
-from fsworker.testing.fakeswitch.session import Session
+from fsworker.testing.fakeswitch.session import SHUTDOWN_TEXT, Session, disconnect_frame
 
 log = logging.getLogger(__name__)
+
+# `freeswitch -stop`: how long the Event Socket kept answering after the calls were gone
+SHUTDOWN_NOTICE_AFTER_S = 1.8
 
 __all__ = ["Backend", "EventBus", "FakeSwitchServer", "MinimalBackend"]
 
@@ -95,6 +98,19 @@ class FakeSwitchServer:
             self._heartbeat.kill(block=False)
             self._heartbeat = None
         self.kill_connections()
+
+    def shutdown(self, notice_after: float = SHUTDOWN_NOTICE_AFTER_S) -> None:
+        """Stop as ``freeswitch -stop`` does with calls up: the backend hangs every call
+        up (SYSTEM_SHUTDOWN) and refuses originates, the Event Socket keeps answering for
+        ``notice_after`` seconds, then every client gets the shutdown notice and the
+        socket closes (esl-traces/NOTES.md). ``stop`` is the switch dying instead."""
+        begin = getattr(self.backend, "shutdown", None)
+        if begin is not None:
+            begin()
+        gevent.sleep(notice_after)
+        for session in list(self.sessions):
+            session.send(disconnect_frame(SHUTDOWN_TEXT))  # a failed send ends that session
+        self.stop()
 
     def serve_forever(self) -> None:
         self.start()

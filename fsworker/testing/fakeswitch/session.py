@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DISCONNECT_TEXT = b"Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
+# Sent to every client when the switch stops (`freeswitch -stop`); the text as the real
+# switch gave it (the trailing newline is assumed: it was not captured byte for byte).
+SHUTDOWN_TEXT = b"The system is being shut down.\n"
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -50,10 +53,10 @@ def api_response_frame(body: str) -> bytes:
     return f"Content-Type: api/response\nContent-Length: {len(data)}\n\n".encode() + data
 
 
-def disconnect_frame() -> bytes:
+def disconnect_frame(text: bytes = DISCONNECT_TEXT) -> bytes:
     return (
-        f"Content-Type: text/disconnect-notice\nContent-Length: {len(DISCONNECT_TEXT)}\n\n".encode()
-        + DISCONNECT_TEXT
+        f"Content-Type: text/disconnect-notice\nContent-Length: {len(text)}\n\n".encode()
+        + text
     )
 
 
