@@ -26,8 +26,9 @@ test-real: install
 
 # Faults (~5 min): kill -9 of workers, the switch restarted / the link cut mid-frame,
 # PostgreSQL restarted (needs root and pg_ctlcluster), SIGTERM in a busy minute.
+CHAOS_ARGS ?=
 chaos: install
-	$(BIN)/python -m pytest -q -m chaos tests/chaos
+	$(BIN)/python -m pytest -q -m chaos tests/chaos $(CHAOS_ARGS)
 
 # The parser fuzz target at one million generated frames (~4 min); prints its figures.
 fuzz: install

@@ -157,6 +157,10 @@ def originate_variables(
     ]
 
 
+#: the cause given to an adopted leg that had ended before it could be followed
+LEG_ENDED_UNSEEN = "ENDED_BEFORE_ADOPTION"
+
+
 class CallFlow:
     """Runs attempts over one ESL connection (one switch)."""
 
@@ -240,9 +244,17 @@ class CallFlow:
                 if not st.hangup_us and self.conn.api("uuid_exists", commands.uuid_exists_arg(found.uuid),
                                                       timeout=self.settings.command_timeout_s).strip() != "true":
                     st.hangup_us = max(found.dumped_us, found.bridged_us) or 1
-                    st.cause = "ENDED_BEFORE_ADOPTION"
+                    st.cause = LEG_ENDED_UNSEEN
             log.info("%s: adopted the call of employee %s (%s) and customer %s %s, bridged since %s",
                      tag, employee.uuid, employee.endpoint, customer.uuid, req.customer_number, customer.bridged_us)
+            if LEG_ENDED_UNSEEN in (emp.cause, cust.cause) and not (employee.dumped_us and customer.dumped_us):
+                # Bridged, and over before we could look: without the dump's time its talk
+                # is unknown, and the customer was reached (as for any bridge that ended
+                # unwatched); never a short call to be rung again.
+                log.info("%s: the adopted call ended before it could be followed -> success (talk time unknown)", tag)
+                return AttemptResult(outcome=AttemptOutcome.SUCCESS,
+                                     detail="adopted; the call ended before it could be followed (talk time unknown)",
+                                     **base)
             bridged()
             legs.wait(lambda: emp.hangup_us > 0 or cust.hangup_us > 0, self.settings.max_call_s)
             talk_s = self._talk_seconds(emp, cust)

@@ -92,3 +92,14 @@ def test_fake_config_scripts_the_create_order_of_legs_rung_together(pbx: FakePBX
     assert pbx.api("fake_config", "create_order=shuffled seed=5") == "+OK\n"
     assert pbx.api("fake_config", "create_order=sideways").startswith("-ERR create_order")
     assert pbx.api("fake_config", "seed=-1").startswith("-ERR seed")
+
+
+def test_uuid_dump_carries_the_moment_it_was_taken(pbx: FakePBX) -> None:
+    """A real uuid_dump is a CHANNEL_DATA event with its Event-Date-Timestamp; recovery
+    reads it as the time a bridged call was last seen up (its talk lasted at least that)."""
+    import json
+
+    uuid = pbx.api("fake_call", "79161234567 74950000001 ring=user/101 leg_timeout=5").split()[1]
+    pbx.advance(2.5)
+    dump = json.loads(pbx.api("uuid_dump", f"{uuid} json"))
+    assert int(dump["Event-Date-Timestamp"]) == pbx.now_us()

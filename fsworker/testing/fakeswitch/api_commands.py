@@ -180,7 +180,11 @@ def _uuid_dump(pbx: FakePBX, arg: str) -> str:
     ``Key: url-encoded value`` lines by default, one JSON object with ``json``."""
     uuid, _, fmt = arg.strip().partition(" ")
     ch = _channel(pbx, uuid)
-    headers = [("Event-Name", "CHANNEL_DATA"), *ch.channel_headers("CHANNEL_DATA")]
+    # A real uuid_dump serialises a CHANNEL_DATA event, its Event-Date-* headers included:
+    # recovery reads Event-Date-Timestamp as the moment the description was taken.
+    now = pbx.now_us()
+    headers = [("Event-Name", "CHANNEL_DATA"), ("Event-Date-Timestamp", str(now)),
+               *ch.channel_headers("CHANNEL_DATA")]
     headers += [("variable_" + k, v) for k, v in ch.variables.items()]
     if fmt.strip().lower() == "json":
         return json.dumps(dict(headers))
