@@ -356,7 +356,7 @@ class MetricsConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ApiConfig:
-    token_env: str = _spec("FSWORKER_API_TOKEN", _str(re.compile(r"[A-Z_][A-Z0-9_]{0,63}"), "an environment variable name (A-Z, 0-9, _)"),
+    token_env: str = _spec("FSWORKER_API_TOKEN", _env_name(),
                            doc="environment variable holding the callbacks API's bearer token; unset or empty = API off")
 
     def __post_init__(self) -> None:
@@ -369,8 +369,7 @@ class ApiConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ConsoleConfig:
-    password_env: str = _spec("FSWORKER_CONSOLE_PASSWORD",
-                              _str(re.compile(r"[A-Z_][A-Z0-9_]{0,63}"), "an environment variable name (A-Z, 0-9, _)"),
+    password_env: str = _spec("FSWORKER_CONSOLE_PASSWORD", _env_name(),
                               doc="environment variable holding the console's login password; unset or empty = console off")
     listen: str = _spec("127.0.0.1:9465", lambda v, p: (_listen(v, p), v)[1],
                         doc="host:port of the supervisor's console (loopback unless you mean otherwise)")
