@@ -60,7 +60,7 @@ from fsworker.service.duewaker import DueWaker, TaskChangeListener
 from fsworker.service.leg_search import find_task_legs
 from fsworker.store.claim import ClaimedTask
 from fsworker.store.errors import LeaseLostError, StoreError
-from fsworker.store.queue import TaskQueue
+from fsworker.store.queue import AttemptInputs, TaskQueue
 
 log = logging.getLogger(__name__)
 
@@ -230,15 +230,25 @@ class Dispatcher:
                 self._due.wait()
                 continue
             now = time.monotonic()
+            inputs = self._inputs(claimed)
             for task in claimed:
                 self._active[task.task_id] = task
                 self._renewed[task.task_id] = now
-                self._pool.spawn(self._attempt, task)
+                self._pool.spawn(self._attempt, task, inputs.get(task.task_id))
             gevent.sleep(0)  # let this batch's attempts start before claiming the next
 
-    def _attempt(self, task: ClaimedTask) -> None:
+    def _inputs(self, claimed: list[ClaimedTask]) -> dict[int, AttemptInputs]:
+        """The batch's lost calls and last contacts in two statements; on a database
+        error each attempt reads its own (and meets the error there, where it is handled)."""
         try:
-            self._run(task)
+            return self.queue.attempt_inputs(claimed)
+        except StoreError as exc:
+            log.warning("dispatcher %s: could not read the claimed tasks' lost calls at once: %s", self.worker_id, exc)
+            return {}
+
+    def _attempt(self, task: ClaimedTask, inputs: AttemptInputs | None = None) -> None:
+        try:
+            self._run(task, inputs)
         except AttemptReleased as exc:
             self._release(task.task_id, str(exc), recover_legs=exc.recover_legs or task.recover_legs)
         except LeaveBridgedUp:
@@ -267,12 +277,13 @@ class Dispatcher:
         except StoreError as exc:
             log.warning("task %s: release failed: %s (the lease will expire)", task_id, exc)
 
-    def _run(self, task: ClaimedTask) -> None:
+    def _run(self, task: ClaimedTask, inputs: AttemptInputs | None = None) -> None:
         tag = f"task {task.task_id} attempt {task.attempt_no}"
         catalog = self.catalog()
         rule = catalog.rule_by_name.get(task.rule_name)
+        lost_calls = inputs.lost_calls if inputs is not None else self.queue.lost_calls_for_task(task.task_id)
         prepared = prepare_attempt(
-            rule=rule, catalog=catalog, lost_calls=self.queue.lost_calls_for_task(task.task_id),
+            rule=rule, catalog=catalog, lost_calls=lost_calls,
             attempt=task.attempt_no, customer_number=task.customer_number, settings=self._attempt_settings,
             task_id=task.task_id,
         )
@@ -295,7 +306,7 @@ class Dispatcher:
             return
         log.info("%s: customer %s (lost call %s), rule %r, strategy %s, node %s (%s)", tag, task.customer_number,
                  prepared.lost.call_uuid, rule.name, prepared.plan.strategy, node.name, why)
-        self._dial(task, prepared.lost, node, req, catalog, rule)
+        self._dial(task, prepared.lost, node, req, catalog, rule, inputs)
 
     def _not_dialled(self, task: ClaimedTask, nd: NotDialled, catalog: Catalog, rule, tag: str) -> None:  # noqa: ANN001 - rule: Rule | None
         """Record an attempt that ends before anything is dialled (ending the task if
@@ -317,13 +328,19 @@ class Dispatcher:
         self._stopping.wait(max(self.settings.poll_s, 1.0))
 
     def _dial(self, task: ClaimedTask, lost: LostCall, node: NodeSlot, req: AttemptRequest,
-              catalog: Catalog, rule) -> None:  # noqa: ANN001 - rule: Rule
+              catalog: Catalog, rule, inputs: AttemptInputs | None = None) -> None:  # noqa: ANN001 - rule: Rule
         self.observer.attempt_started(task, node.name)
         node.active += 1
+        # The claim batch's contact check stands for the first look only (taken
+        # milliseconds ago); every later phase asks the store again.
+        fresh = [inputs] if inputs is not None else []
+
+        def cancelled(phase: str) -> AttemptOutcome | None:
+            return self._stop_outcome(task, lost, phase, fresh.pop() if fresh else None)
+
         try:
             with self._bridge_watch(task) as bridged:
-                result = node.flow.run(req, cancelled=lambda phase: self._stop_outcome(task, lost, phase),
-                                       bridged=bridged)
+                result = node.flow.run(req, cancelled=cancelled, bridged=bridged)
         finally:
             node.active -= 1
         self._finish(task, lost, result, catalog=catalog, rule=rule)
@@ -427,7 +444,8 @@ class Dispatcher:
             self._cancelled.discard(task.task_id)
             self._lost_lease.discard(task.task_id)
 
-    def _stop_outcome(self, task: ClaimedTask, lost: LostCall, phase: str) -> AttemptOutcome | None:
+    def _stop_outcome(self, task: ClaimedTask, lost: LostCall, phase: str,
+                      inputs: AttemptInputs | None = None) -> AttemptOutcome | None:
         """The outcome to end the attempt with before ``phase`` (lease lost, customer
         reached, task cancelled); None: it may go on. Raises AttemptReleased at shutdown
         when going on would start what the grace cannot see finished."""
@@ -451,7 +469,9 @@ class Dispatcher:
                 raise AttemptReleased(f"at shutdown: {left:.0f}s of grace left, under the {needed:.0f}s "
                                       "a customer call needs")
         try:
-            if self.queue.contact_since(task.customer_number, lost.lost_at):
+            reached = (inputs.reached_since(lost.lost_at) if inputs is not None
+                       else self.queue.contact_since(task.customer_number, lost.lost_at))
+            if reached:
                 return AttemptOutcome.CONTACT_MADE
         except StoreError as exc:
             # Going on risks a callback the customer no longer needs; stopping on every

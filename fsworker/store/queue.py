@@ -44,6 +44,17 @@ log = logging.getLogger(__name__)
 __all__ = ["AttemptView", "ClaimedTask", "Heartbeat", "QueueCounts", "TaskQueue", "TaskView"]
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptInputs:
+    """Read for a claimed task in its claim batch (TaskQueue.attempt_inputs)."""
+
+    lost_calls: list[LostCall]
+    last_contact: datetime | None  #: when the customer was last reached by any means (R17)
+
+    def reached_since(self, since: datetime) -> bool:
+        return self.last_contact is not None and self.last_contact >= aware(since)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AttemptView:
     attempt_id: int
@@ -532,6 +543,26 @@ class TaskQueue(StoreBase):
             rows = conn.execute(select(t.lost_calls.c.facts).where(t.lost_calls.c.task_id == task_id)
                                 .order_by(t.lost_calls.c.lost_at, t.lost_calls.c.id)).scalars()
             return [lost_call_from_json(f) for f in rows]
+
+    def attempt_inputs(self, tasks: Sequence[ClaimedTask]) -> dict[int, AttemptInputs]:
+        """What a batch of freshly claimed tasks needs before dialling, in two statements
+        instead of two per task: their lost calls, and when each customer was last reached
+        (R17). 1,000 tasks due at once otherwise wait for each other's round trips."""
+        ids = [c.task_id for c in tasks]
+        if not ids:
+            return {}
+        lost: dict[int, list[LostCall]] = {i: [] for i in ids}
+        with self._tx() as conn:
+            for task_id, facts in conn.execute(
+                    select(t.lost_calls.c.task_id, t.lost_calls.c.facts).where(t.lost_calls.c.task_id.in_(ids))
+                    .order_by(t.lost_calls.c.task_id, t.lost_calls.c.lost_at, t.lost_calls.c.id)):
+                lost[task_id].append(lost_call_from_json(facts))
+            numbers = sorted({c.customer_number for c in tasks})
+            reached = {n: aware(at) for n, at in conn.execute(
+                select(t.contacts.c.customer_number, func.max(t.contacts.c.at))
+                .where(t.contacts.c.customer_number.in_(numbers)).group_by(t.contacts.c.customer_number))}
+        return {c.task_id: AttemptInputs(lost_calls=lost[c.task_id], last_contact=reached.get(c.customer_number))
+                for c in tasks}
 
     def counts(self, *, now: datetime | None = None) -> QueueCounts:
         """For metrics: pending, due, active tasks, and attempts in flight per rule."""

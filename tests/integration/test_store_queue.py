@@ -271,3 +271,29 @@ def test_unreachable_database_is_a_store_error(db_url: str) -> None:
     assert "secret" not in str(err.value)
     assert err.value.__cause__ is not None
     q.close()
+
+
+def test_a_claim_batch_reads_its_lost_calls_and_last_contacts_at_once(repo: Repository, queue: TaskQueue) -> None:
+    repo.add_rule(rule("r", max_concurrent=5))
+    for uuid, number, at in (("a1", "+79160000001", T0), ("a2", "+79160000001", T0 + minutes(1)),
+                             ("b1", "+79160000002", T0)):
+        queue.record_lost_call(lost_call(uuid, number, at=at))
+    a, _ = queue.create_or_join_task(customer_number="+79160000001", rule_name="r", due_at=T0, lost_call_uuid="a2")
+    queue.create_or_join_task(customer_number="+79160000001", rule_name="r", due_at=T0, lost_call_uuid="a1")
+    b, _ = queue.create_or_join_task(customer_number="+79160000002", rule_name="r", due_at=T0, lost_call_uuid="b1")
+    # customer 2 was reached twice, the last time after the lost call; customer 1 never
+    for uuid, at in (("in-1", T0 - minutes(5)), ("in-2", T0 + minutes(2))):
+        queue.record_contact(Contact(customer_number="+79160000002", call_uuid=uuid, at=at,
+                                     kind=ContactKind.INBOUND_ANSWERED, employee="alice"))
+    queue.record_lost_call(lost_call("b2", "+79160000002", at=T0 + minutes(3)))
+    b2, _ = queue.create_or_join_task(customer_number="+79160000002", rule_name="r", due_at=T0 + minutes(3),
+                                      lost_call_uuid="b2")
+    claimed = queue.claim_due("w", now=T0 + minutes(10), limit=10)
+    assert {c.task_id for c in claimed} == {a, b2}
+    got = queue.attempt_inputs(claimed)
+    assert [c.call_uuid for c in got[a].lost_calls] == ["a1", "a2"]  # oldest first, as lost_calls_for_task
+    assert got[a].last_contact is None and not got[a].reached_since(T0)
+    assert [c.call_uuid for c in got[b2].lost_calls] == ["b2"]
+    assert got[b2].last_contact == T0 + minutes(2)
+    assert got[b2].reached_since(T0 + minutes(1)) and not got[b2].reached_since(T0 + minutes(3))
+    assert b != b2 and queue.attempt_inputs([]) == {}

@@ -66,3 +66,14 @@ def test_an_unreadable_contact_log_is_logged_with_the_task_and_the_attempt_goes_
     [record] = [r for r in caplog.records if "database unreachable" in r.getMessage()]
     assert record.levelno == logging.WARNING
     assert "task 42" in record.getMessage() and "customer" in record.getMessage()
+
+
+def test_the_claim_batch_contact_check_stands_for_the_store_when_given() -> None:
+    from fsworker.store.queue import AttemptInputs
+
+    d = dispatcher(ContactLog(fail=True))  # the per-task read must not happen
+    lost = factories.lost_call()
+    reached = AttemptInputs(lost_calls=[lost], last_contact=lost.lost_at)
+    assert d._stop_outcome(task(), lost, PHASE_EMPLOYEE, reached) is AttemptOutcome.CONTACT_MADE
+    earlier = AttemptInputs(lost_calls=[lost], last_contact=lost.lost_at.replace(year=2020))
+    assert d._stop_outcome(task(), lost, PHASE_EMPLOYEE, earlier) is None
