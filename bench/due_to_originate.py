@@ -79,6 +79,22 @@ def stamp_sends(service) -> dict[str, float]:  # noqa: ANN001 - fsworker.service
     return sent_at
 
 
+def stamp_claims(service) -> list[tuple[float, float, int]]:  # noqa: ANN001 - fsworker.service.app.Service
+    """(start, seconds, tasks) of every claim statement the dispatcher makes."""
+    claims: list[tuple[float, float, int]] = []
+    queue = service.dispatcher.queue
+    original = queue.claim_due
+
+    def claim_due(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        t = time.time()
+        got = original(*args, **kw)
+        claims.append((t, time.time() - t, len(got)))
+        return got
+
+    queue.claim_due = claim_due
+    return claims
+
+
 def run(url: str, *, tasks: int, rules: int, workers: int, poll_s: float, profile: str = "",
         spacing_s: float = 0.0) -> dict[str, float]:
     seed_due_tasks(url, tasks=tasks, rules=rules)
@@ -106,6 +122,7 @@ def run(url: str, *, tasks: int, rules: int, workers: int, poll_s: float, profil
             due = {}
         diag = Diag(service)
         sent_at = stamp_sends(service)
+        claims = stamp_claims(service)
         client = fake.client()
         deadline = time.time() + 60
         with Profile(profile):
@@ -125,6 +142,13 @@ def run(url: str, *, tasks: int, rules: int, workers: int, poll_s: float, profil
             diag_line += (f"; worker sent the originates at p50={sent_ms['p50']:.0f}ms p99={sent_ms['p99']:.0f}ms "
                           f"(the rest is the wire and the fake switch reading them; "
                           f"fake cpu={fstats['cpu_s']:.1f}s, max tick {fstats['max_advance_s'] * 1000:.0f}ms)")
+        took = [c for c in claims if c[2]]
+        if took:
+            diag_line += (f"; {len(took)} claims took tasks, {sum(c[1] for c in took) * 1000:.0f}ms in all "
+                          f"(longest {max(c[1] for c in took) * 1000:.0f}ms), the last ended "
+                          f"{(max(c[0] + c[1] for c in took) - (t0 if not spacing_s else 0)) * 1000:.0f}ms after T0"
+                          if not spacing_s else f"; {len(took)} claims took tasks, "
+                          f"{sum(c[1] for c in took) * 1000:.0f}ms in all (longest {max(c[1] for c in took) * 1000:.0f}ms)")
     finally:
         service.stop(grace_s=0)
         fake.stop()

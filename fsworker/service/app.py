@@ -376,9 +376,9 @@ class Service:
         The detector yields a call once, so a failed intake is kept here, not lost."""
         try:
             if isinstance(outcome, LostCall):
-                self.intake.lost_call(outcome, recorded=recorded)
-                if self.dispatcher is not None:
-                    self.dispatcher.wake()
+                result = self.intake.lost_call(outcome, recorded=recorded)
+                if self.dispatcher is not None and result.due_at is not None:
+                    self.dispatcher.wake(result.due_at)
             else:
                 self.intake.contact(outcome)  # idempotent per call UUID
             return True

@@ -172,9 +172,10 @@ class Dispatcher:
         log.info("dispatcher %s: %d workers on nodes %s", self.worker_id, self.settings.workers,
                  ", ".join(n.name for n in self.nodes))
 
-    def wake(self) -> None:
-        """Claim now (a task was just created or changed) instead of at its due time."""
-        self._due.wake()
+    def wake(self, due_at: datetime | None = None) -> None:
+        """A task was just created or changed: claim now, or, given its due time, by then
+        (a claimer already sleeping until no later than that sleeps on)."""
+        self._due.wake(due_at)
 
     @property
     def active_tasks(self) -> list[int]:
@@ -235,7 +236,11 @@ class Dispatcher:
                 self._active[task.task_id] = task
                 self._renewed[task.task_id] = now
                 self._pool.spawn(self._attempt, task, inputs.get(task.task_id))
-            gevent.sleep(0)  # let this batch's attempts start before claiming the next
+            if not self.queue.is_postgresql:
+                # SQLite blocks the process while it claims: let this batch's attempts
+                # start first. PostgreSQL's green driver yields during the next claim
+                # instead, so the batch runs while the server works on it.
+                gevent.sleep(0)
 
     def _inputs(self, claimed: list[ClaimedTask]) -> dict[int, AttemptInputs]:
         """The batch's lost calls and last contacts in two statements; on a database

@@ -125,6 +125,9 @@ class IntakeResult:
     created: bool = False
     skip: SkipReason | None = None
     detail: str = ""
+    #: the task's due time, when this call made it (or may have made it) claimable
+    #: sooner; None: nothing a claimer could take changed (a skip, a plain D1 join)
+    due_at: datetime | None = None
 
 
 def only_rule(catalog: Catalog, name: str) -> Catalog:
@@ -223,7 +226,7 @@ class Intake:
             obs.task_created(call, task_id, rule.name, due)
         else:
             obs.task_joined(call, task_id, rule.name)
-        return IntakeResult(call_uuid=call.call_uuid, task_id=task_id, created=created)
+        return IntakeResult(call_uuid=call.call_uuid, task_id=task_id, created=created, due_at=due)
 
     def _skip_decided(self, call: LostCall, decision: Accept | Skip, obs: IntakeObserver) -> IntakeResult:
         assert isinstance(decision, Skip)

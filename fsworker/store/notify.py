@@ -2,13 +2,17 @@
 connection. No waiting here: the caller waits for ``fileno()`` to be readable (gevent in
 fsworker/service/duewaker.py), then calls ``drain()``.
 
-Migration 0004 installs the trigger that sends them: a task inserted pending, made
+Migration 0006 installs the triggers that send them: a task inserted pending, made
 pending again or given a new due time, or leaving ``active`` (its rule slot frees).
+Since migration 0007 the payload is the task's due time (Unix seconds), or empty when
+a task left ``active``: a worker sleeping until no later than that due time sleeps on.
 Driver errors leave as ``StoreUnavailableError``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg2
@@ -17,6 +21,29 @@ from sqlalchemy import Engine
 from fsworker.store.errors import StoreUnavailableError
 
 CHANNEL = "fsworker_tasks"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChanges:
+    """A batch of notifications: how many, and the earliest due time they announce.
+    ``earliest`` is None when any of them names none (a rule slot freed; a payload from
+    migration 0006's trigger, or one not understood): claimable now, look at once."""
+
+    count: int = 0
+    earliest: datetime | None = None
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    @classmethod
+    def of(cls, payloads: list[str]) -> TaskChanges:
+        dues: list[datetime] = []
+        for payload in payloads:
+            try:
+                dues.append(datetime.fromtimestamp(float(payload), UTC))
+            except (ValueError, OverflowError, OSError):
+                return cls(count=len(payloads))
+        return cls(count=len(payloads), earliest=min(dues) if dues else None)
 
 
 class TaskNotifications:
@@ -37,15 +64,15 @@ class TaskNotifications:
     def fileno(self) -> int:
         return self._raw.fileno()
 
-    def drain(self) -> int:
-        """Read what arrived (call when ``fileno()`` is readable); how many notifications."""
+    def drain(self) -> TaskChanges:
+        """Read what arrived (call when ``fileno()`` is readable)."""
         try:
             self._raw.poll()
         except psycopg2.Error as exc:
             raise StoreUnavailableError(self._where, f"LISTEN {CHANNEL}: {str(exc).strip()}") from exc
-        n = len(self._raw.notifies)
+        changes = TaskChanges.of([n.payload for n in self._raw.notifies])
         self._raw.notifies.clear()
-        return n
+        return changes
 
     def close(self) -> None:
         try:

@@ -4,7 +4,7 @@ PostgreSQL notifications that wake claimers in other processes (migration 0006).
 from __future__ import annotations
 
 import select
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -32,9 +32,15 @@ def test_next_due_at_is_the_earliest_future_due_time_or_lease_expiry(repo: Repos
 
 
 def _received(notes: TaskNotifications, wait_s: float = 0.5) -> int:
-    got = 0
+    return len(_payloads(notes, wait_s))
+
+
+def _payloads(notes: TaskNotifications, wait_s: float = 0.5) -> list[datetime | None]:
+    """The earliest due time of each batch drained (None: "look now")."""
+    got: list[datetime | None] = []
     while select.select([notes.fileno()], [], [], wait_s)[0]:
-        got += notes.drain()
+        changes = notes.drain()
+        got += [changes.earliest] * changes.count
         wait_s = 0.05
     return got
 
@@ -48,14 +54,14 @@ def test_task_changes_notify_other_processes_and_claims_do_not(
     notes = TaskNotifications(engine)
     try:
         task = queue.create_task(customer_number="+79160000001", rule_name="r", due_at=T0 + minutes(10))
-        assert _received(notes) == 1  # a new pending task
+        assert _payloads(notes) == [T0 + minutes(10)]  # a new pending task, and when it falls due
         assert queue.reschedule(task, T0)
-        assert _received(notes) == 1  # a new due time
+        assert _payloads(notes) == [T0]  # a new due time
         [claimed] = queue.claim_due("w1", now=T0, lease_seconds=60)
         queue.heartbeat("w1", [task], lease_seconds=60, now=T0)
         assert _received(notes) == 0  # claims and heartbeats wake nobody: no wake-up storms
         queue.finish_attempt(task, "w1", outcome=AttemptOutcome.CUSTOMER_NO_ANSWER, next_due=T0 + minutes(5),
                              end_reason=None, detail="", now=T0)
-        assert _received(notes) == 1  # the rule slot is free, the task pending again
+        assert _payloads(notes) == [None]  # the rule slot is free (the task pending again): look now
     finally:
         notes.close()
