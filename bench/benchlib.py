@@ -304,13 +304,13 @@ class Diag:
         self._t0 = time.time()
         event.listen(service.queue.engine, "before_cursor_execute", self._on_statement)
         repo = service.repo
-        load = repo.load_catalog
+        load = repo.load_catalog_versioned
 
         def counted():  # noqa: ANN202
             self.catalog_loads += 1
             return load()
 
-        repo.load_catalog = counted
+        repo.load_catalog_versioned = counted
 
     def _on_statement(self, *args: object) -> None:
         self.statements += 1

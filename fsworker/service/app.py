@@ -50,7 +50,7 @@ from fsworker.service.webhooks import (
 from fsworker.store.claim import ClaimedTask
 from fsworker.store.errors import StoreError
 from fsworker.store.queue import TaskQueue
-from fsworker.store.repo import Repository
+from fsworker.store.repo import ConfigVersion, Repository
 from fsworker.store.stats import FunnelReader
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,8 @@ SUBSCRIBED_EVENTS = tuple(sorted(set(INTERESTING_EVENTS) | set(WATCHED_EVENTS)))
 class CatalogCache:
     """The configuration snapshot, re-read from the store at most every ``ttl_s``.
 
+    An aged snapshot is kept when the store's configuration version (migration 0008)
+    has not moved: one small query a second instead of re-reading everything.
     One reload at a time (single flight): while it runs, callers get the previous
     snapshot, or wait for the first one (or one after ``invalidate()``); a snapshot that
     only aged is reloaded in the background. Without this, every greenlet that asked during
@@ -76,6 +78,7 @@ class CatalogCache:
         self._loading: gevent.event.AsyncResult | None = None
         self._generation = 0  #: bumped by invalidate(): a load begun before it is not fresh
         self.loads = 0  #: reloads done (for tests and benchmarks)
+        self._version: ConfigVersion | None = None  #: the store's configuration version of the snapshot
 
     def __call__(self) -> Catalog:
         now = gevent.get_hub().loop.now()
@@ -98,7 +101,12 @@ class CatalogCache:
     def _load(self, loading: gevent.event.AsyncResult, now: float) -> Catalog:
         generation = self._generation
         try:
-            catalog = self.repo.load_catalog()
+            if self._catalog is not None and self._at > -1e17 and self.repo.config_version() == self._version:
+                # Only aged, and nothing changed (migration 0008's version): keep it.
+                self._at = gevent.get_hub().loop.now()
+                loading.set(self._catalog)
+                return self._catalog
+            version, catalog = self.repo.load_catalog_versioned()
         except StoreError as exc:
             loading.set_exception(exc)
             if self._catalog is None:
@@ -118,6 +126,7 @@ class CatalogCache:
             self._loading = None
         self.loads += 1
         self._catalog = catalog
+        self._version = version
         # Invalidated while loading (a rule was just added): serve it, reload next time.
         self._at = gevent.get_hub().loop.now() if generation == self._generation else -1e18
         loading.set(catalog)

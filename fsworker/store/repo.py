@@ -47,6 +47,9 @@ from fsworker.store.repo_rules import (
 
 log = logging.getLogger(__name__)
 
+#: (config_version, master switch on): what CatalogCache compares before re-reading
+ConfigVersion = tuple[int, bool]
+
 Entity = Employee | Group | Campaign | Scenario | VirtualNumber | Site | Schedule
 
 
@@ -168,24 +171,40 @@ class Repository(RuleOps):
         log.warning("master switch turned %s", "on" if enabled else "off")
 
     # ---- whole catalog --------------------------------------------------------------
+    def config_version(self) -> ConfigVersion:
+        """Changes whenever anything ``load_catalog`` reads is written (migration 0008's
+        triggers) or the master switch is flipped: one small query, for "changed since?"."""
+        with self._tx() as conn:
+            return _config_version(conn)
+
+    def load_catalog_versioned(self) -> tuple[ConfigVersion, Catalog]:
+        """``load_catalog`` and the version it is at least as new as (read first: a
+        change committed meanwhile shows as a newer version next time, never the reverse)."""
+        with self._tx() as conn:
+            version = _config_version(conn)
+            return version, self._catalog(conn)
+
     def load_catalog(self) -> Catalog:
         """One consistent snapshot of the whole configuration."""
         with self._tx() as conn:
-            return Catalog(
-                employees=tuple(self._read_entities(conn, EntityKind.EMPLOYEE)),
-                groups=tuple(self._read_entities(conn, EntityKind.GROUP)),
-                campaigns=tuple(self._read_entities(conn, EntityKind.CAMPAIGN)),
-                scenarios=tuple(self._read_entities(conn, EntityKind.SCENARIO)),
-                virtual_numbers=tuple(self._read_entities(conn, EntityKind.VIRTUAL_NUMBER)),
-                sites=tuple(self._read_entities(conn, EntityKind.SITE)),
-                schedules=tuple(self._read_entities(conn, EntityKind.SCHEDULE)),
-                blacklist=tuple(
-                    BlacklistEntry(number=r["number"], reason=r["reason"])
-                    for r in conn.execute(select(t.blacklist).order_by(t.blacklist.c.number)).mappings()
-                ),
-                rules=tuple(self._read_rules(conn)),
-                settings=Settings(enabled=_master_switch(conn)),
-            )
+            return self._catalog(conn)
+
+    def _catalog(self, conn: Connection) -> Catalog:
+        return Catalog(
+            employees=tuple(self._read_entities(conn, EntityKind.EMPLOYEE)),
+            groups=tuple(self._read_entities(conn, EntityKind.GROUP)),
+            campaigns=tuple(self._read_entities(conn, EntityKind.CAMPAIGN)),
+            scenarios=tuple(self._read_entities(conn, EntityKind.SCENARIO)),
+            virtual_numbers=tuple(self._read_entities(conn, EntityKind.VIRTUAL_NUMBER)),
+            sites=tuple(self._read_entities(conn, EntityKind.SITE)),
+            schedules=tuple(self._read_entities(conn, EntityKind.SCHEDULE)),
+            blacklist=tuple(
+                BlacklistEntry(number=r["number"], reason=r["reason"])
+                for r in conn.execute(select(t.blacklist).order_by(t.blacklist.c.number)).mappings()
+            ),
+            rules=tuple(self._read_rules(conn)),
+            settings=Settings(enabled=_master_switch(conn)),
+        )
 
     def replace_catalog(self, catalog: Catalog, *, now: datetime | None = None) -> list[int]:
         """Import: make the stored configuration equal ``catalog``, in one transaction.
@@ -355,6 +374,11 @@ class Repository(RuleOps):
             exceptions.setdefault(r.schedule_id, []).append(exception_from_row(r.day, r.windows))
         return [Schedule(name=r["name"], timezone=r["timezone"], windows=tuple(windows.get(r["id"], ())),
                          exceptions=tuple(exceptions.get(r["id"], ()))) for r in rows]
+
+
+def _config_version(conn: Connection) -> ConfigVersion:
+    row = conn.execute(select(t.settings.c.config_version, t.settings.c.enabled).where(t.settings.c.id == 1)).first()
+    return (0, True) if row is None else (int(row.config_version), bool(row.enabled))
 
 
 def _master_switch(conn: Connection) -> bool:

@@ -86,6 +86,8 @@ settings = Table(
     Column("id", Integer, primary_key=True),  # always 1: a single row
     Column("enabled", Boolean, nullable=False, server_default=text("true")),  # R16
     Column("updated_at", UTCDateTime, nullable=True),
+    # bumped by triggers on every configuration table (migration 0008): "changed since?"
+    Column("config_version", BigInteger, nullable=False, server_default=text("0")),
     CheckConstraint("id = 1", name="single_row"),
 )
 

@@ -251,3 +251,42 @@ def test_catalog_replace_and_load(repo: Repository, queue: TaskQueue) -> None:
     # The kept rule's task is still attached to it and open.
     assert queue.get_task(t_stays).status is TaskStatus.PENDING
     assert queue.get_task(t_old).end_reason is TaskEndReason.CANCELLED_RULE_DELETED
+
+
+def test_the_config_version_moves_with_every_configuration_write_and_only_then(
+        repo: Repository, queue: TaskQueue) -> None:
+    from sqlalchemy import text
+
+    from fsworker.core.outcomes import AttemptOutcome
+
+    seen = [repo.config_version()]
+
+    def moved() -> bool:
+        seen.append(repo.config_version())
+        return seen[-1] != seen[-2]
+
+    seed_people(repo)
+    assert moved()
+    repo.add_rule(rule("r", max_concurrent=2))
+    assert moved()
+    repo.add_blacklist(BlacklistEntry(number="+79160000099", reason="spam"))
+    assert moved()
+    repo.remove_blacklist("+79160000099")
+    assert moved()
+    with repo.engine.begin() as conn:  # a hand-made change counts too: the database keeps the version
+        conn.execute(text("UPDATE employee_endpoints SET endpoint = 'user/111' WHERE endpoint = 'user/101'"))
+    assert moved()
+    repo.set_master_switch(False)
+    assert moved() and seen[-1][1] is False
+    repo.set_master_switch(True)
+    assert moved()
+    # Calls, tasks, claims and attempts are not configuration: the version stays.
+    queue.record_lost_call(lost_call("c1"))
+    task = queue.create_task(customer_number="+79160000001", rule_name="r", due_at=T0, lost_call_uuid="c1")
+    [claimed] = queue.claim_due("w", now=T0, lease_seconds=60)
+    queue.heartbeat("w", [task], lease_seconds=60, now=T0)
+    queue.finish_attempt(task, "w", outcome=AttemptOutcome.CUSTOMER_NO_ANSWER, next_due=None,
+                         end_reason=TaskEndReason.ATTEMPTS_EXHAUSTED, detail="", now=T0)
+    assert not moved() and claimed.task_id == task
+    version, catalog = repo.load_catalog_versioned()
+    assert version == seen[-1] and [r.name for r in catalog.rules] == ["r"]
