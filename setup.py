@@ -8,7 +8,9 @@ setup(
     description="Missed-call auto-callback for FreeSWITCH (ESL)",
     license="MIT",
     python_requires=">=3.11",
-    packages=find_packages(include=["fsworker", "fsworker.*"]),
+    # console_templates holds only HTML: a data package, named so setuptools ships it
+    # without warning that an importable directory is missing from ``packages``.
+    packages=[*find_packages(include=["fsworker", "fsworker.*"]), "fsworker.service.console_templates"],
     # Optional: where no C compiler is found the build goes on without it and
     # fsworker.esl.proto.frames uses its pure-Python split (same values, slower).
     ext_modules=[Extension("fsworker.esl.proto._speedups", ["fsworker/esl/proto/_speedups.c"], optional=True)],
@@ -26,7 +28,8 @@ setup(
     # here, each under the package that holds it, so setuptools has nothing to warn about.
     package_data={
         "fsworker": ["py.typed"],
-        "fsworker.service": ["openapi.json", "console_templates/*.html"],
+        "fsworker.service": ["openapi.json"],
+        "fsworker.service.console_templates": ["*.html"],
         "fsworker.store": ["alembic.ini"],
         "fsworker.store.migrations": ["script.py.mako"],
     },
