@@ -14,8 +14,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
+
+import gevent
 
 from fsworker.cli.main import EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE
 from fsworker.core.clock import ManualClock
@@ -196,6 +199,10 @@ def serve(args: argparse.Namespace) -> int:
         return EXIT_UNAVAILABLE
     speed = f", time runs {args.speed:g}x" if args.speed != 1 else ""
     print(f"fake switch listening on {args.host}:{server.port}{speed}", flush=True)
+    # SIGTERM is how ``freeswitch -stop`` stops a real switch: calls hung up, then the
+    # disconnect notice, then exit 0 (not killed by the signal, which a service manager
+    # would report as a failure). SIGINT stays the quick way out.
+    gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(server.shutdown))
     try:
         server.serve_forever()
     except KeyboardInterrupt:
