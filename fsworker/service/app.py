@@ -48,7 +48,7 @@ from fsworker.service.webhooks import (
     task_skipped_data,
 )
 from fsworker.store.claim import ClaimedTask
-from fsworker.store.errors import StoreError
+from fsworker.store.errors import StoreError, StoreUnavailableError
 from fsworker.store.queue import TaskQueue
 from fsworker.store.repo import ConfigVersion, Repository
 from fsworker.store.stats import FunnelReader
@@ -56,6 +56,7 @@ from fsworker.store.stats import FunnelReader
 log = logging.getLogger(__name__)
 
 SUBSCRIBED_EVENTS = tuple(sorted(set(INTERESTING_EVENTS) | set(WATCHED_EVENTS)))
+DB_PROBE_TIMEOUT_S = 2.0  #: /healthz: how long the database may take to answer
 
 
 class CatalogCache:
@@ -451,7 +452,11 @@ class Service:
 
     def _db_probe(self) -> ProbeResult:
         try:
-            self.queue.counts()
+            # Bounded: a probe that hangs (a pool with no free connection, a database
+            # host gone silent) is worse than one that says "down" in a few seconds.
+            with gevent.Timeout(DB_PROBE_TIMEOUT_S + 1.0,
+                                StoreUnavailableError(self.queue.url, "no answer within the probe's time")):
+                self.queue.ping(DB_PROBE_TIMEOUT_S)
             return ProbeResult(ok=True)
         except StoreError as exc:
             # /healthz is JSON of mappings; the message stays in the log, not on the wire.

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import gevent
 from sqlalchemy import Connection, Engine
 
-from fsworker.store.engine import make_engine
+from fsworker.store.engine import READ_ONLY, make_engine
 from fsworker.store.errors import translate_errors
 
 
@@ -68,6 +68,17 @@ class StoreBase:
                 yield
             finally:
                 del self._current[me]
+
+    def ping(self, timeout_s: float = 2.0) -> None:
+        """Read the schema's settings row, waiting for no writer and (PostgreSQL) for at
+        most ``timeout_s`` on the server: for health probes, which must answer quickly
+        whatever the workers are writing. StoreError when the database does not answer."""
+        with translate_errors(self.url), self.engine.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})
+            with conn.begin():
+                if self.is_postgresql:
+                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}")
+                conn.exec_driver_sql("SELECT enabled FROM settings WHERE id = 1").all()
 
     def close(self) -> None:
         """Dispose of the engine if this object created it from a URL."""

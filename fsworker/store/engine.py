@@ -31,6 +31,10 @@ def redact_url(url: str) -> str:
     return redact_db_url(url)
 
 
+#: execution option: this connection only reads (SQLite: no write lock taken at BEGIN)
+READ_ONLY = "fsworker_read_only"
+
+
 def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
     """An engine for a ``postgresql://`` or ``sqlite:///`` URL."""
     try:
@@ -88,7 +92,10 @@ def _install_sqlite_hooks(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: the claim's SELECT and UPDATE then
         # run without another writer in between (SQLite's stand-in for SKIP LOCKED).
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A connection marked read-only (the health probe) must not wait for writers:
+        # in WAL mode a plain BEGIN reads beside them.
+        read_only = conn.get_execution_options().get(READ_ONLY)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_psycopg2_green() -> None:

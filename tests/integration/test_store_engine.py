@@ -111,3 +111,31 @@ def test_sqlite_waits_on_a_lock_off_the_hub(tmp_path: Path) -> None:
         return int(ticks)
 
     assert run("off-hub") >= 10  # ~18 ticks of 50 ms in 0.9 s
+
+
+def test_the_health_ping_does_not_wait_for_a_writer(db_url: str) -> None:
+    """/healthz reads while another process holds the write lock (SQLite) or a lock on
+    the settings row (PostgreSQL): answered at once, not after the 10 s busy timeout."""
+    import time
+
+    import pytest
+
+    from fsworker.store.errors import StoreError
+    from fsworker.store.queue import TaskQueue
+
+    migrate.upgrade(db_url)
+    writer = make_engine(db_url)
+    queue = TaskQueue(db_url)
+    try:
+        with writer.begin() as conn:  # SQLite: BEGIN IMMEDIATE, the write lock held
+            conn.execute(text("UPDATE settings SET enabled = enabled WHERE id = 1"))
+            started = time.monotonic()
+            queue.ping(timeout_s=2)
+            assert time.monotonic() - started < 1.0
+    finally:
+        writer.dispose()
+        queue.close()
+    empty = db_url.rsplit("/", 1)[0] + "/nothing-here.sqlite3" if db_url.startswith("sqlite") else None
+    if empty is not None:  # a file without the schema is not a healthy database
+        with pytest.raises(StoreError):
+            TaskQueue(empty).ping()
