@@ -408,9 +408,18 @@ _SOUND_DIR_RE = re.compile(r"[\w./\-+@:]{1,250}")
 class PromptsConfig:
     sound_dirs: tuple[str, ...] = _spec(DEFAULT_SOUND_DIRS, _sound_dirs,
                                         doc="directories a file hint (--hint-file) may be played from")
+    # A render runs in the worker's only thread and never yields: these bound how long
+    # one hostile or careless template can hold every call of the process.
+    render_cpu_ms: float = _spec(20.0, _float(0.1, 1000), doc="CPU time one hint render may use")
+    render_wall_ms: float = _spec(100.0, _float(0.1, 10_000),
+                                  doc="elapsed time one hint render may take (at least render_cpu_ms)")
+    render_max_chars: int = _spec(4000, _int(1, 100_000), doc="characters one hint render may produce")
 
     def __post_init__(self) -> None:
         _validate_fields(self, "prompts")
+        if self.render_wall_ms < self.render_cpu_ms:
+            raise ValidationError("prompts.render_wall_ms", self.render_wall_ms,
+                                  f"at least prompts.render_cpu_ms ({self.render_cpu_ms:g})")
 
 
 def _zone_name(v: Any, place: str) -> str | None:

@@ -27,6 +27,7 @@ from fsworker.core.clock import Clock, SystemClock
 from fsworker.core.detector import INTERESTING_EVENTS, Detector, IgnoredCall
 from fsworker.core.outcomes import AttemptOutcome, HintFallback, SkipReason, TaskEndReason
 from fsworker.core.prompts import PromptSettings
+from fsworker.core.prompts.budget import RenderBudget
 from fsworker.core.strategies import DialSettings
 from fsworker.esl.connection import ConnectionHooks, ConnectionState, ESLConnection, Subscription
 from fsworker.esl.proto.errors import ESLError, RemoteProtocolError, TooManyHeadersError
@@ -358,7 +359,10 @@ class Service:
                                   external_dial_template=cb.external_number_template, dial_number=dial_number),
                 prompt=PromptSettings(tts_engine=cfg.tts.engine, tts_voice=cfg.tts.voice,
                                       default_language=cfg.tts.language,
-                                      playback_prefixes=cfg.prompts.sound_dirs),
+                                      playback_prefixes=cfg.prompts.sound_dirs,
+                                      render_budget=RenderBudget(cpu_ms=cfg.prompts.render_cpu_ms,
+                                                                 wall_ms=cfg.prompts.render_wall_ms,
+                                                                 max_chars=cfg.prompts.render_max_chars)),
             ),
         ) if slots else None
         self.health = Health(database=self._db_probe)

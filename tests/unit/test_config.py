@@ -292,3 +292,23 @@ def test_a_relative_sqlite_path_is_anchored_at_the_config_files_folder(tmp_path)
 def test_postgres_urls_are_normalised_like_libpq_takes_them():
     assert DatabaseConfig(url="postgres://u@h/db").url == "postgresql://u@h/db"
     assert DatabaseConfig(url="postgres+psycopg2://u@h/db").url == "postgresql+psycopg2://u@h/db"
+
+
+def test_the_hint_render_budget_is_configurable_and_checked(tmp_path):
+    from fsworker.core.prompts.budget import RenderBudget
+    from fsworker.service.app import Service
+
+    p = write(tmp_path, '[[node]]\nname = "a"\n[prompts]\nrender_cpu_ms = 5\nrender_wall_ms = 50\n'
+                        'render_max_chars = 300\n')
+    cfg = load_config(p, environ=ENV)
+    assert (cfg.prompts.render_cpu_ms, cfg.prompts.render_wall_ms, cfg.prompts.render_max_chars) == (5, 50, 300)
+    service = Service(cfg, environ=ENV)  # wired through to every attempt's hint
+    assert service.dispatcher.settings.prompt.render_budget == RenderBudget(cpu_ms=5, wall_ms=50, max_chars=300)
+    bad = write(tmp_path, '[[node]]\nname = "a"\n[prompts]\nrender_cpu_ms = 50\nrender_wall_ms = 10\n'
+                          'render_max_chars = 0\n')
+    errs = [str(pr) for pr in check_config(bad, environ=ENV) if pr.severity is Severity.ERROR]
+    assert any(e.startswith("prompts.render_max_chars: 0 is invalid: an integer 1..100000") for e in errs), errs
+    assert len(errs) == 1  # the wall/cpu check comes once each field is valid on its own
+    fixed = write(tmp_path, '[[node]]\nname = "a"\n[prompts]\nrender_cpu_ms = 50\nrender_wall_ms = 10\n')
+    errs = [str(pr) for pr in check_config(fixed, environ=ENV) if pr.severity is Severity.ERROR]
+    assert len(errs) == 1 and errs[0].startswith("prompts.render_wall_ms: 10") and "render_cpu_ms (50)" in errs[0]
