@@ -69,9 +69,12 @@ def task_json(task: TaskView) -> dict[str, Any]:
 class CallbacksApi:
     """The WSGI application under /api/v1."""
 
-    def __init__(self, intake: Intake, queue: TaskQueue, token: str | None, *, clock: Clock | None = None) -> None:
+    def __init__(self, intake: Intake, queue: TaskQueue, token: str | None, *, clock: Clock | None = None,
+                 on_cancelled: Callable[[int], None] | None = None) -> None:
         self.intake = intake
         self.queue = queue
+        #: told of each task this API cancelled (metrics, the task_ended webhook)
+        self.on_cancelled = on_cancelled or (lambda task_id: None)
         self._token = token.encode() if token else None
         self.clock = clock or SystemClock()
 
@@ -177,6 +180,7 @@ class CallbacksApi:
             return _send(start_response, 409, {"error": "conflict", "detail": "the callback has already ended",
                                                "callback": task_json(self.queue.get_task(task_id))})
         log.info("api: task %s cancelled (customer %s)", task_id, task.customer_number)
+        self.on_cancelled(task_id)
         return _send(start_response, 200, task_json(self.queue.get_task(task_id)))
 
 

@@ -187,6 +187,13 @@ class _Observer:
             self._count("cancelled:contact_made")
             self._task_ended(task_id)
 
+    def task_cancelled_by_operator(self, task_id: int) -> None:
+        """Cancelled in this process (the callbacks API, the console). A CLI cancel runs
+        in a process of its own: the database and ``fsworker stats`` count it, not this."""
+        self.metrics.task_ended(TaskEndReason.CANCELLED_BY_OPERATOR)
+        self._count(f"ended:{TaskEndReason.CANCELLED_BY_OPERATOR.value}")
+        self._task_ended(task_id)
+
     # attempts
     def attempt_started(self, task: ClaimedTask, node: str) -> None:
         self._count("attempts_dialled")
@@ -478,7 +485,8 @@ class Service:
         if metrics and self.config.metrics.enabled:
             host, port = self.config.metrics.address
             token = self.config.api.token()
-            api = CallbacksApi(self.intake, self.queue, token, clock=self.clock) if token else None
+            api = (CallbacksApi(self.intake, self.queue, token, clock=self.clock,
+                                on_cancelled=self.observer.task_cancelled_by_operator) if token else None)
             self.metrics_server = MetricsServer(self.metrics, self.health, host, port, api=api)
             self.metrics_server.start()
             log.info("metrics on http://%s:%s/metrics, health on /healthz%s", *self.metrics_server.address,
@@ -487,7 +495,8 @@ class Service:
         if password:
             console = Console(queue=self.queue, repo=self.repo, catalog=self.catalog, health=self.health.report,
                               funnel=self._funnel_since, password=password,
-                              calls_up=self.metrics.calls_up, clock=self.clock)
+                              calls_up=self.metrics.calls_up, clock=self.clock,
+                              on_cancelled=self.observer.task_cancelled_by_operator)
             host, port = self.config.console.address
             self.console_server = WsgiServer(console, host, port, setting="console.listen",
                                               name="fsworker-console-http").start()

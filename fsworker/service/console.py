@@ -87,7 +87,9 @@ class Console:
     def __init__(self, *, queue: TaskQueue, repo: Repository, catalog: Callable[[], Catalog],
                  health: Callable[[], Mapping[str, Any]], funnel: Funnel, password: str | None,
                  calls_up: Callable[[], Mapping[str, int]], clock: Clock | None = None,
-                 display_zone: Any = None) -> None:
+                 display_zone: Any = None, on_cancelled: Callable[[int], None] | None = None) -> None:
+        #: told of each task a supervisor cancelled here (metrics, the task_ended webhook)
+        self.on_cancelled = on_cancelled or (lambda task_id: None)
         self.queue, self.repo, self.catalog, self.health = queue, repo, catalog, health
         self.funnel, self.calls_up = funnel, calls_up
         self.clock = clock or SystemClock()
@@ -175,6 +177,7 @@ class Console:
             self.queue.get_task(task_id)  # 404 for an unknown id
             if self.queue.cancel_task(task_id, now=self.clock.now()):
                 log.info("console: task %s cancelled", task_id)
+                self.on_cancelled(task_id)
             return _redirect(start_response, f"{PREFIX}/tasks/{task_id}")
         if path == f"{PREFIX}/logout":
             self._sessions.drop(sid)

@@ -122,6 +122,8 @@ def test_a_crm_asks_for_a_callback_follows_and_cancels_it(world: dict[str, Any])
     code, cancelled = _call(http, "DELETE", f"/api/v1/callbacks/{parked['id']}")
     assert (code, cancelled["status"], cancelled["end_reason"]) == (200, "done", "cancelled_by_operator")
     assert _call(http, "DELETE", f"/api/v1/callbacks/{parked['id']}")[0] == 409
+    with urllib.request.urlopen(http + "/metrics", timeout=10) as resp:  # counted once, as ended by an operator
+        assert 'fsworker_tasks_ended_total{reason="cancelled_by_operator"} 1.0' in resp.read().decode()
     assert _call(http, "GET", "/api/v1/callbacks/999999")[0] == 404
 
     # now a callback due at once, shown the company number

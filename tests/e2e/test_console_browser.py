@@ -108,6 +108,9 @@ def test_a_supervisor_follows_and_steers_callbacks_in_a_browser(service: dict[st
             page.click("#cancel")
             assert "cancelled_by_operator" in page.locator("#task-status").inner_text()
             shot("cancelled")
+            metrics = re.search(r"metrics on (http://[\d.]+:\d+)/metrics", service["log"].read_text()).group(1)
+            with urllib.request.urlopen(metrics + "/metrics", timeout=10) as resp:
+                assert 'fsworker_tasks_ended_total{reason="cancelled_by_operator"} 1.0' in resp.read().decode()
 
             # a POST without the token changes nothing
             cookies = {c["name"]: c["value"] for c in page.context.cookies()}
