@@ -174,19 +174,23 @@ class Intake:
         if rule is not None:
             catalog = only_rule(catalog, rule)
         with self.queue.transaction():
+            facts = None
             if not recorded:
-                if not self.queue.record_lost_call(call, now=now):
+                won, facts = self.queue.record_lost_call_and_facts(call, now=now)
+                if not won:
                     return IntakeResult(call_uuid=call.call_uuid, skip=SkipReason.DUPLICATE)
                 obs.lost_call(call)
-            result = self._decide(call, now, obs, catalog, not_before, number_problem)
+            result = self._decide(call, now, obs, catalog, not_before, number_problem, facts)
         obs.replay(self.observer)
         return result
 
     def _decide(self, call: LostCall, now: datetime, obs: IntakeObserver, catalog: Catalog,
-                not_before: datetime | None = None, number_problem: NumberProblem | None = None) -> IntakeResult:
+                not_before: datetime | None = None, number_problem: NumberProblem | None = None,
+                facts: tuple[int | None, str | None, bool] | None = None) -> IntakeResult:
+        """``facts``: intake_facts as read with the lost call's insert, if it was."""
         if number_problem is not None:  # no customer: nothing to look up
             return self._skip_decided(call, decide(catalog, call, IntakeFacts(number_problem=number_problem)), obs)
-        open_id, open_rule, reached = self.queue.intake_facts(call.customer_number, call.lost_at)
+        open_id, open_rule, reached = facts or self.queue.intake_facts(call.customer_number, call.lost_at)
         facts = IntakeFacts(open_task=open_id, open_task_rule=open_rule, reached_since_loss=reached)
         decision = decide(catalog, call, facts)
         if isinstance(decision, Skip):

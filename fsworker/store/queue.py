@@ -125,23 +125,27 @@ class TaskQueue(StoreBase):
     ) -> bool:
         """Store a lost call once per call UUID. True if this caller stored it (won);
         False if another worker / process already had (skip it: ``duplicate``)."""
-        values = {
-            "call_uuid": call.call_uuid,
-            "customer_number": call.customer_number[:200],
-            "lost_at": call.lost_at,
-            "waited_s": call.waited_s,
-            "place": call.place.value,
-            "node": call.node,
-            "facts": lost_call_to_json(call),
-            "skip_reason": skip_reason.value if skip_reason else None,
-            "rule_name": rule_name,
-            "recorded_at": aware(now),
-        }
+        values = _lost_call_values(call, skip_reason, rule_name, now)
         with self._tx() as conn:
             won = conn.execute(_STATEMENTS.record_lost_call[self.is_postgresql], values).first() is not None
         if not won:
             log.info("lost call %s already recorded by another worker", call.call_uuid)
         return won
+
+    def record_lost_call_and_facts(
+        self, call: LostCall, *, now: datetime | None = None
+    ) -> tuple[bool, tuple[int | None, str | None, bool]]:
+        """``record_lost_call`` and, for its customer at its loss time, ``intake_facts``:
+        one round trip on PostgreSQL instead of two (intake at 100 lost calls/s)."""
+        if not self.is_postgresql:
+            won = self.record_lost_call(call, now=now)
+            return won, self.intake_facts(call.customer_number, call.lost_at) if won else (None, None, False)
+        values = _lost_call_values(call, None, None, now)
+        with self._tx() as conn:
+            row = conn.execute(_STATEMENTS.record_with_facts_pg, {**values, "since": aware(call.lost_at)}).one()
+        if row.won is None:
+            log.info("lost call %s already recorded by another worker", call.call_uuid)
+        return row.won is not None, (row.open_id, row.open_rule, bool(row.reached))
 
     def mark_lost_call_skipped(self, call_uuid: str, reason: SkipReason) -> None:
         with self._tx() as conn:
@@ -631,6 +635,22 @@ SELECT (SELECT id FROM r) AS rule_id, (SELECT id FROM ins) AS task_id, (SELECT c
 ).bindparams(bindparam("due_at", type_=t.UTCDateTime()), bindparam("now", type_=t.UTCDateTime()))
 
 
+def _lost_call_values(call: LostCall, skip_reason: SkipReason | None, rule_name: str | None,
+                      now: datetime | None) -> dict[str, object]:
+    return {
+        "call_uuid": call.call_uuid,
+        "customer_number": call.customer_number[:200],
+        "lost_at": call.lost_at,
+        "waited_s": call.waited_s,
+        "place": call.place.value,
+        "node": call.node,
+        "facts": lost_call_to_json(call),
+        "skip_reason": skip_reason.value if skip_reason else None,
+        "rule_name": rule_name,
+        "recorded_at": aware(now),
+    }
+
+
 def _attach(conn: Connection, call_uuid: str, task_id: int, rule_name: str) -> None:
     conn.execute(_STATEMENTS.attach, {"b_uuid": call_uuid, "b_task": task_id, "b_rule": rule_name})
 
@@ -660,6 +680,24 @@ class _IntakeStatements:
             .on_conflict_do_nothing(index_elements=["customer_number"], index_where=t.tasks.c.status != "done")
             .returning(t.tasks.c.id)
         )
+        self.record_with_facts_pg = text("""
+WITH ins AS (
+    INSERT INTO lost_calls (call_uuid, customer_number, lost_at, waited_s, place, node, facts, skip_reason,
+                            rule_name, recorded_at)
+    VALUES (:call_uuid, :customer_number, :lost_at, :waited_s, :place, :node, :facts, :skip_reason,
+            :rule_name, :recorded_at)
+    ON CONFLICT (call_uuid) DO NOTHING
+    RETURNING id
+)
+SELECT (SELECT id FROM ins) AS won,
+       (SELECT id FROM tasks WHERE customer_number = :customer_number AND status <> 'done' LIMIT 1) AS open_id,
+       (SELECT rule_name FROM tasks WHERE customer_number = :customer_number AND status <> 'done' LIMIT 1)
+           AS open_rule,
+       EXISTS (SELECT 1 FROM contacts WHERE customer_number = :customer_number AND at >= :since) AS reached
+""").bindparams(bindparam("facts", type_=t.lost_calls.c.facts.type),
+                bindparam("lost_at", type_=t.lost_calls.c.lost_at.type),
+                bindparam("recorded_at", type_=t.lost_calls.c.recorded_at.type),
+                bindparam("since", type_=t.contacts.c.at.type))
         self.attach = (update(t.lost_calls).where(t.lost_calls.c.call_uuid == bindparam("b_uuid"))
                        .values(task_id=bindparam("b_task"), rule_name=bindparam("b_rule")))
 

@@ -126,7 +126,7 @@ def test_database_away_during_intake_loses_no_call(harness: Harness, monkeypatch
     h.add_staff()
     h.add_rule(name="sales group", strategy="group", target="sales", intervals=(3600,))
     service = h.start()
-    failures = {"record_lost_call": 1, "create_or_join_task": 2}
+    failures = {"record_lost_call_and_facts": 1, "create_or_join_task": 2}
 
     def flaky(name: str):  # noqa: ANN202
         real = getattr(service.queue, name)
@@ -147,7 +147,7 @@ def test_database_away_during_intake_loses_no_call(harness: Harness, monkeypatch
     [task] = service.queue.list_tasks()
     assert task.lost_call_uuids == (uuid,)
     assert service.queue.lost_call_skip_reason(uuid) is None
-    assert failures == {"record_lost_call": 0, "create_or_join_task": 0}
+    assert failures == {"record_lost_call_and_facts": 0, "create_or_join_task": 0}
     assert service.observer.funnel.get("lost") == 1  # counted once, not per retry
 
 

@@ -54,7 +54,7 @@ def test_a_wake_up_during_the_claim_is_not_lost() -> None:
     waker.arm()  # before the claim
     waker.wake()  # a task created while the claim ran
     _, slept = _timed(waker)
-    assert slept < 0.1
+    assert slept < 1.0  # not the hour until the next due time, nor the 5 s backstop
     waker.arm()  # the next round starts clean
     gevent.spawn_later(0.05, waker.wake)
     _, slept = _timed(waker)
