@@ -148,13 +148,16 @@ def claim_stepwise(
         t.rules.c.id == t.rule_slots.c.rule_id,
         t.rule_slots.c.slot < t.rules.c.max_concurrent,
     )
-    # Bounded: a rule whose slots run out during this claim is skipped row by row.
+    # Bounded: a rule whose slots run out during this claim is skipped row by row. The
+    # walk of the due index stops at the limit, and SQLite blocks the whole process
+    # while it walks: twice the batch is enough (a rule whose last slot goes to one
+    # candidate leaves its other tasks to the next claim, which no longer sees them).
     cand = conn.execute(
         select(t.tasks.c.id, t.tasks.c.rule_id)
         .where(t.tasks.c.status == TaskStatus.PENDING.value, t.tasks.c.due_at <= now, not_(switch_off),
                not_(in_flight), has_slot)
         .order_by(t.tasks.c.due_at, t.tasks.c.id)
-        .limit(limit * 20 + 100)
+        .limit(limit * 2 + 20)
     ).all()
     if not cand:
         return []

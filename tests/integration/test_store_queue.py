@@ -89,6 +89,25 @@ def test_r10_cap_per_rule_in_one_process(repo: Repository, queue: TaskQueue) -> 
     assert [c.task_id for c in queue.claim_due("w2", now=T0 + minutes(2), limit=10)] == [capped[2]]
 
 
+def test_a_full_rule_at_the_head_of_the_queue_starves_no_other_rule(repo: Repository, queue: TaskQueue) -> None:
+    """Many due tasks of a rule with one slot, ahead of another rule's: claims go on until
+    both are served (each claim walks only a bounded stretch of the due index)."""
+    repo.add_rule(rule("narrow", max_concurrent=1))
+    repo.add_rule(rule("wide", max_concurrent=5))
+    for i in range(60):
+        queue.create_task(customer_number=f"+791600001{i:02d}", rule_name="narrow", due_at=T0 + minutes(i / 100))
+    wide = [queue.create_task(customer_number=f"+791600002{i:02d}", rule_name="wide", due_at=T0 + minutes(1))
+            for i in range(5)]
+    claimed: list[int] = []
+    for _ in range(5):  # as the dispatcher does: claim again while a claim takes something
+        got = queue.claim_due("w", now=T0 + minutes(2), limit=3)
+        if not got:
+            break
+        claimed += [c.task_id for c in got]
+    assert len(claimed) == 6 and set(wide) <= set(claimed)  # one narrow, every wide one
+    assert queue.counts(now=T0 + minutes(2)).active_by_rule == {"narrow": 1, "wide": 5}
+
+
 def test_r10_lowering_the_cap_applies_to_new_claims(repo: Repository, queue: TaskQueue) -> None:
     repo.add_rule(rule("r", max_concurrent=5))
     for i in range(4):
