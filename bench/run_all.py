@@ -258,32 +258,30 @@ handled, median of 3, clients taking turns.""",
 the figure is the detector's handling of the call's events plus that commit.""",
     "loss_to_task_rate": """\
 **Lost call -> task at 100/s (p99 <= 20 ms).** One process keeps up (the `intake` rate),
-so the p99 is service time plus short queues when several calls end together. A new
-task now takes five round trips on PostgreSQL instead of eight (BEGIN, the lost call,
-one SELECT for the open task and the contact check, one CTE for rule + task + attach,
-COMMIT). The rest is CPU: ~6 ms of worker CPU per lost call, most of it handling the
-call's ~20 events (parsing, detector), ~55% of one core at 100/s, so calls ending within
-a few ms of each other wait for each other; and the machine's other load (see Runs).
-Going further: take calls in in small batches (one commit for several) and record the
-lost call in the same statement as the facts read.""",
+so the p99 is service time plus short queues when several calls end together, plus
+whatever stalls the machine: the fake switch's own `fake_max_tick` (the longest its
+event loop was held up) shows how long the switch side itself stalled. A lost call
+costs ~2.5 ms of worker CPU (its ~20 events, the detector, the intake), a quarter of
+one core at 100/s. A new task takes three round trips on PostgreSQL (the lost call's
+insert with the rule engine's facts, one CTE for rule + task + attach, COMMIT) and no
+claim: a claimer sleeping past the new task's due time sleeps on. When the p99 is
+missed with `fake_max_tick` near or above it, the cause is the machine, not the
+intake; compare the load averages under Runs.""",
     "due_to_originate": """\
-**Due -> originate.** No polling any more: an idle claimer sleeps until the next due
-time and is woken by task changes (NOTIFY across processes on PostgreSQL), so a single
-task starts within a few ms of its due time when the process is otherwise idle (the
-`first=` figure). What sets the one-by-one p99 is the process being busy at that
-moment: a catalog reload (1,000 employees, ~20 ms of CPU every second; now in the
-background, but on SQLite it still blocks the process while it runs), the previous
-attempts' own work, and CPU taken by other processes on this shared 2-core machine.
-For 1,000 due at once every attempt costs ~2-4 ms of worker CPU before its originate
-(reading its lost calls, planning, the hint, the contact check, the ESL command, metrics),
-all on one core: ~3 s for 1,000, three times the 1,000 ms target. Claiming is no longer
-the cost (one statement per batch on both databases). Meeting 1 s needs either that
-per-attempt CPU under ~1 ms or the attempts spread over several processes (which the
-store already allows: claims are safe across workers).""",
+**Due -> originate.** No polling: an idle claimer sleeps until the next due time and is
+woken by task changes (NOTIFY across processes on PostgreSQL, carrying the due time),
+so a single task starts within a few ms of its due time when the process is otherwise
+idle (the `first=` figure). For 1,000 due at once the claimer takes batches of 100 in
+one statement, reads their lost calls and last contacts in two more, and each attempt
+then needs ~0.5-0.7 ms of worker CPU before its originate (planning, the hint, the ESL
+command), all on one core; on PostgreSQL the next claim runs while the batch's attempts
+do. When the figure is missed, the diag line shows where: the claims' total time, the
+worker's CPU share of the wall time (the rest is waiting for the machine), and when
+the last claim ended.""",
     "queue": """\
-**Claims/s at 100k vs 1k pending.** Each figure is 900 claims, well under a second, so one
-scheduling hiccup on this shared machine moves it: the four-process 100k/1k ratio came out
-between 0.66 and 1.24 in runs on 2026-11-28.""",
+**Claims/s at 100k vs 1k pending.** Each run is 900 claims, well under a second, so one
+scheduling hiccup on a shared machine moves it (a single run's four-process 100k/1k
+ratio came out between 0.66 and 1.46); every figure is now the median of three runs.""",
     "simultaneous_calls": """\
 **1,000 simultaneous calls.** Met. Before the catalog cache loaded once at a time, every
 attempt that found it stale reloaded it and on PostgreSQL the loads piled up side by
@@ -295,7 +293,24 @@ counts pairs up at the same moment (sampled every 50 ms by the fake switch).""",
 BOTTLENECKS = """\
 ## What the benches changed, and what is left
 
-Issue 14 (2026-12-06, shared 2-core machine, load averages under Runs):
+Issue 14, second pass (2026-12-06, afternoon):
+- **1,000 due at once**: every attempt read its lost calls and checked the contact log
+  before its originate (2,000 round trips in one process); now two statements per claim
+  batch (`TaskQueue.attempt_inputs`). On PostgreSQL the next claim runs while the batch's
+  attempts do. SQLite's claim walked twenty times the batch of the due index, blocking
+  the process; now twice. Worker CPU for the burst: ~2 s -> ~0.6 s.
+- **Every lost call woke the claimer twice** (in-process and by NOTIFY) for an empty
+  claim and a next-due read; a wake-up now names the task's due time and ends only a
+  sleep planned to last past it (migration 0007: the NOTIFY payload is the due time).
+- **The whole configuration was re-read every second** (~20 ms of CPU with 1,000
+  employees, blocking the process on SQLite): migration 0008 keeps a configuration
+  version in the database (triggers on every configuration table); the cache re-reads
+  only when it moved.
+- **Intake**: its statements are built once (SQLite intake 1.5 -> 0.7 ms); on PostgreSQL
+  the lost call's insert and the rule engine's facts are one statement. The per-event
+  counter's labelled child is cached. Worker CPU per lost call at 100/s: ~5.9 -> ~2.5 ms.
+
+First pass (2026-12-06, morning):
 - **ESL socket to handler**: handlers ran in a greenlet spawned per event
   (fsworker/esl/connection.py); now long-lived handler greenlets, at most `pool_size`.
   With the parse below: ~2x -> 5x and more against greenswitch (bench/esl_socket.py).
@@ -313,9 +328,8 @@ Earlier (2026-11-28): single-flight catalog reloads; one transaction per lost ca
 `WorkerConfig.workers` up to 5,000.
 
 Left:
-- **Per-attempt CPU before the originate** (~2-4 ms) sets the 1,000-at-once figure.
-- **Catalog reloads every second** re-read the whole configuration (~20 ms of CPU with
-  1,000 employees); a configuration version to compare first would make them rare.
+- **One core per process.** Every figure above is one `fsworker run`; a site with more
+  load runs several against one PostgreSQL (claims are safe across processes).
 - **The PostgreSQL pool is 5 + 5 connections** (store/engine.py); enough here, the next
   limit for more concurrent attempts.
 """
