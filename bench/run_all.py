@@ -354,7 +354,7 @@ def write_results(path: Path, benches: list[Bench]) -> None:
     missed = [name for name in WHY if name in by and any(
         "missed" in r.verdict for r in rows({name: by[name]}))]
     if missed or "simultaneous_calls" in by:
-        md += ["", "## Why targets are missed", ""]
+        md += ["", "## Why targets are missed (and notes)", ""]
         for name in missed + (["simultaneous_calls"] if "simultaneous_calls" in by and
                               "simultaneous_calls" not in missed else []):
             md += [WHY[name], ""]
