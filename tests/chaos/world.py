@@ -97,10 +97,12 @@ class World:
         n = next(_numbers)
         return f"7916{KINDS.index(kind)}{n:06d}"
 
-    def lose(self, sw: FakeSwitch, kind: str, lane: int = 0) -> Call:
-        """A customer calls the kind's DID and hangs up before anyone answered."""
+    def lose(self, sw: FakeSwitch, kind: str, lane: int = 0, *, talk_s: float | None = None) -> Call:
+        """A customer calls the kind's DID and hangs up before anyone answered;
+        ``talk_s``: how long they talk when called back (else as the kind does)."""
         call = Call(kind, self.new_customer(kind))
-        sw.endpoint(call.customer, "answer", **CUSTOMER[kind])
+        answer = CUSTOMER[kind] if talk_s is None else {**CUSTOMER[kind], "hangup_after": talk_s}
+        sw.endpoint(call.customer, "answer", **answer)
         call.uuid = sw.call(call.customer, did(kind, lane))
         self.calls.append(call)
         return call
