@@ -271,10 +271,11 @@ class CallFlow:
             self._cleanup(legs, ours, tag, None, sweep=False)
             self.watcher.unregister(legs)
 
-    def hang_up(self, uuids: list[str], cause: str, tag: str, *, wait_s: float = 5.0) -> None:
+    def hang_up(self, uuids: list[str], cause: str, tag: str, *, wait_s: float = 5.0) -> bool:
         """Hang up a lost attempt's legs and wait (up to ``wait_s``) until the switch has
         them gone: the next attempt must not ring anyone while a leg of an earlier one
-        is still up, even for the moment its hangup takes."""
+        is still up, even for the moment its hangup takes. False when the switch did not
+        confirm that (a leg still up, or no answer): then nothing new may be dialled."""
         for uuid in uuids:
             self._kill(uuid, cause, tag)
         deadline = time.monotonic() + wait_s
@@ -285,13 +286,14 @@ class CallFlow:
                                                      timeout=self.settings.command_timeout_s).strip() == "true"]
             except ESLError as exc:
                 log.warning("%s: cannot tell whether legs %s are gone: %s", tag, ", ".join(up), exc)
-                return
+                return False
             if not up:
-                return
+                return True
             if time.monotonic() >= deadline:
                 log.warning("%s: legs %s still up %.0fs after hanging up", tag, ", ".join(up), wait_s)
-                return
+                return False
             gevent.sleep(0.05)
+        return True
 
     def _run(
         self,

@@ -370,6 +370,7 @@ class Dispatcher:
                 found[node.name] = (node, legs)
         adopt = None
         counted = False
+        unsure: list[str] = []  #: nodes where a hung-up leg was not confirmed gone
         for node, legs in found.values():
             plan = decide(legs)
             log.info("%s: recovery on node %s: %s", tag, node.name, plan.describe())
@@ -379,7 +380,8 @@ class Dispatcher:
             elif plan.action is Action.ADOPT:  # a second bridged pair cannot be ours twice
                 stray += [leg for leg in (plan.employee, plan.customer) if leg is not None]
             counted = counted or plan.action is Action.HANG_UP_COUNT
-            node.flow.hang_up([leg.uuid for leg in stray], "NORMAL_CLEARING", tag)
+            if not node.flow.hang_up([leg.uuid for leg in stray], "NORMAL_CLEARING", tag):
+                unsure.append(node.name)
         if adopt is not None:
             node, plan = adopt
             assert plan.employee is not None and plan.customer is not None
@@ -412,6 +414,11 @@ class Dispatcher:
             self._finish(task, lost, AttemptResult(outcome=AttemptOutcome.INTERRUPTED, detail=detail),
                          catalog=catalog, rule=rule)
             return True
+        if unsure:
+            # A leg of the lost attempt may still ring someone: dialling now could ring
+            # them twice at once. The task comes back and looks again.
+            raise AttemptReleased(f"legs of the lost attempt on node {', '.join(unsure)} not confirmed gone; "
+                                  "not dialling", recover_legs=True)
         return False
 
     @contextlib.contextmanager

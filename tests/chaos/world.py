@@ -97,10 +97,12 @@ class World:
         n = next(_numbers)
         return f"7916{KINDS.index(kind)}{n:06d}"
 
-    def lose(self, sw: FakeSwitch, kind: str, lane: int = 0) -> Call:
-        """A customer calls the kind's DID and hangs up before anyone answered."""
+    def lose(self, sw: FakeSwitch, kind: str, lane: int = 0, *, talk_s: float | None = None) -> Call:
+        """A customer calls the kind's DID and hangs up before anyone answered;
+        ``talk_s``: how long they talk when called back (else as the kind does)."""
         call = Call(kind, self.new_customer(kind))
-        sw.endpoint(call.customer, "answer", **CUSTOMER[kind])
+        answer = CUSTOMER[kind] if talk_s is None else {**CUSTOMER[kind], "hangup_after": talk_s}
+        sw.endpoint(call.customer, "answer", **answer)
         call.uuid = sw.call(call.customer, did(kind, lane))
         self.calls.append(call)
         return call
@@ -193,7 +195,7 @@ def check_world(world: World, db: Db, sw: FakeSwitch, *, allow_pending: bool = F
         for a, b in itertools.combinations(group, 2):
             if a.attempt != b.attempt and a.overlaps(b, now):
                 problems.append(f"task {task_id}: leg {b.uuid} ({b.role}, attempt {b.attempt}) started while "
-                                f"{a.uuid} ({a.role}, attempt {a.attempt}) was up")
+                                f"{a.uuid} ({a.role}, attempt {a.attempt}) was up: {_span(a)} and {_span(b)}")
 
     # a call bridged when its worker died, and still up when the next worker took the
     # task, is adopted: never dialled again, its outcome recorded from its talk time
@@ -248,6 +250,11 @@ def check_world(world: World, db: Db, sw: FakeSwitch, *, allow_pending: bool = F
     assert not problems, "\n".join(problems + notes)
     return notes + [f"{len(tasks)} tasks, {len(attempts)} attempts, {len(legs)} legs, "
             f"outcomes {sorted({a['outcome'] for a in attempts})}"]
+
+
+def _span(leg: Leg) -> str:
+    """A leg's start and end on the switch clock, to the µs the switch stamps them with."""
+    return f"{leg.started_at:.6f}-{'up' if leg.ended_at is None else format(leg.ended_at, '.6f')}"
 
 
 def _rel(t: float | None, t0: float) -> str:

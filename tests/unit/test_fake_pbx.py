@@ -115,6 +115,25 @@ def test_originate_answer_vars_getvar_and_kill(pbx: FakePBX) -> None:
     assert leg.answered_at == pytest.approx(leg.started_at + 2)
 
 
+def test_the_leg_log_stamps_whole_microseconds_as_the_events_do() -> None:
+    """Found by the kill -9 chaos test: a leg hung up (uuid_exists false) and a new one
+    originated in the same clock tick looked overlapping by 0.2 µs, its start being the
+    raw clock (1939.8959448) and the old leg's end its µs event time (1939.895945)."""
+    pbx = FakePBX(ListBus(), clock=ManualClock(1796569939.8959448))
+    pbx.directory.set("user/101", Behaviour.answers(after=30))
+    originate(pbx, "{origination_uuid=old}user/101 &park()")
+    pbx.advance(2.0)
+    assert pbx.api("uuid_kill", "old") == "+OK\n"
+    assert pbx.api("uuid_exists", "old") == "false"
+    originate(pbx, "{origination_uuid=new}user/101 &park()")  # the same tick
+    pbx.advance(0.1)
+    old, new = pbx.legs.by_uuid("old"), pbx.legs.by_uuid("new")
+    assert old is not None and new is not None and old.ended_at is not None
+    assert new.started_at == old.ended_at
+    for t in (old.started_at, old.ended_at, new.started_at):
+        assert t == round(t * 1e6) / 1e6
+
+
 def test_speak_and_playback_take_their_time_and_are_logged() -> None:
     pbx = FakePBX(ListBus(), speak_seconds=3.0, playback_seconds={"hint.wav": 5.0})
     pbx.directory.set("101", Behaviour.answers(after=1))

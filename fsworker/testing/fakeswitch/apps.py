@@ -85,7 +85,7 @@ class TimedApp(App):
         return 0.0
 
     def start(self, pbx: FakePBX, ch: Channel) -> None:
-        self.started = pbx.scheduler.now()
+        self.started = pbx.stamp()
         self.on_start(pbx, ch)
         self.timer = pbx.scheduler.call_later(self.duration(pbx), self._end, pbx, ch)
 
@@ -110,7 +110,7 @@ class TimedApp(App):
 
     def _log(self, pbx: FakePBX, ch: Channel) -> None:
         if self.name in ("speak", "playback"):
-            pbx.record_media(ch, self.name, self.arg, self.started, pbx.scheduler.now())
+            pbx.record_media(ch, self.name, self.arg, self.started, pbx.stamp())
 
 
 class SpeakApp(TimedApp):

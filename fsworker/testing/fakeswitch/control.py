@@ -236,7 +236,7 @@ def fake_legs(pbx: FakePBX, arg: str) -> str:
             "bridges": [{"a_uuid": b.a_uuid, "b_uuid": b.b_uuid, "started_us": b.started_us,
                          "ended_us": b.ended_us} for b in r.bridges],
         })
-    return json.dumps({"now": pbx.now(), "up": sum(1 for leg in legs if leg["up"]), "legs": legs}) + "\n"
+    return json.dumps({"now": pbx.stamp(), "up": sum(1 for leg in legs if leg["up"]), "legs": legs}) + "\n"
 
 
 _CONFIG_USAGE = "fake_config [speak_seconds=N|auto] [create_order=dial|reversed|shuffled] [seed=N]"

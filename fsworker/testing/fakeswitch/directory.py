@@ -160,7 +160,8 @@ class LegRecord:
 
     ``dial_id`` identifies the originate/bridge that rang it, ``step`` the position of
     its group in that dial string ('|' = next step, sequential); legs with the same
-    ``dial_id`` and ``step`` were rung together (',')."""
+    ``dial_id`` and ``step`` were rung together (','). Its times (s) are the switch
+    clock in whole µs, as FreeSWITCH stamps a channel's times and as its events carry them."""
 
     uuid: str
     endpoint: str

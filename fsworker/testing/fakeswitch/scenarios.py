@@ -210,7 +210,7 @@ class ScenarioMixin:
         self._register(ch, LegRecord(
             uuid=uuid, endpoint=name, destination=dest, caller_id_number=caller,
             caller_id_name=caller_name, variables={}, dial_id=0, step=0, origin="inbound",
-            parent_uuid=None, started_at=self.now()))
+            parent_uuid=None, started_at=now / 1e6))
         ch.emit("CHANNEL_STATE")  # CS_NEW
         ch.media = True  # the INVITE's SDP is negotiated right after CS_NEW (2 CODEC events)
         ch.set_state("CS_INIT")
