@@ -52,6 +52,14 @@ CUSTOMER_FAILURE_OUTCOMES: Mapping[str, AttemptOutcome] = MappingProxyType({
 })
 
 
+#: Employee originate failures that a switch shutting down gives (tests/data/esl-traces/
+#: NOTES.md, "`freeswitch -stop` with calls up"): its SIP profile is already gone
+#: (DESTINATION_OUT_OF_ORDER) or its core says so (SYSTEM_SHUTDOWN), while the Event
+#: Socket still answers for a moment. A dead phone on a live switch can give the first
+#: too: only the link dropping soon after tells the two apart (the call flow watches).
+SWITCH_GOING_AWAY_CAUSES: frozenset[str] = frozenset({"DESTINATION_OUT_OF_ORDER", "SYSTEM_SHUTDOWN"})
+
+
 def originate_failure_cause(result: str) -> str | None:
     """The hangup cause of a failed originate ("-ERR USER_BUSY" -> "USER_BUSY"); None
     when the originate succeeded ("+OK <uuid>")."""
