@@ -206,7 +206,12 @@ class CallFlow:
                 clean = True
                 return AttemptResult(outcome=AttemptOutcome.INVALID_NUMBER, detail=str(exc))
             result = self._run(req, legs, ours, cancelled, bridged, tag)
-            clean = result.outcome is not AttemptOutcome.SWITCH_ERROR
+            # A released attempt is not swept by its attempt id once the link is back:
+            # its store row is deleted and the id may come back with the task's next
+            # claim (SQLite), whose legs that late sweep would hang up. Its switch was
+            # going away, taking every call with it; the next claim's leg recovery looks
+            # for leftovers by task id all the same.
+            clean = result.outcome is not AttemptOutcome.SWITCH_ERROR or result.released
             return result
         except ESLError as exc:
             log.warning("%s: switch error on node %s: %s", tag, self.node, exc)
