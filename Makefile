@@ -19,7 +19,8 @@ $(STAMP): setup.py
 test: install
 	$(BIN)/python -m pytest -q -m "not chaos" tests
 
-# fsworker against a real FreeSWITCH and SIPp phones (README, "Real-switch tests"; ~5 min).
+# fsworker against a real FreeSWITCH and SIPp phones (README, "Real-switch tests"; ~5 min,
+# ~6 with a second switch: FSWORKER_REAL_SWITCH_2=127.0.0.1:8022 after start.sh start2).
 # Not in CI: it needs the switch set up from tests/data/realswitch. It restarts that switch once.
 test-real: install
 	FSWORKER_REAL_SWITCH=$${FSWORKER_REAL_SWITCH:-127.0.0.1:8021} $(BIN)/python -m pytest -q -p no:randomly tests/realswitch

@@ -52,6 +52,16 @@ CUSTOMER_FAILURE_OUTCOMES: Mapping[str, AttemptOutcome] = MappingProxyType({
 })
 
 
+#: Employee originate failures that a switch shutting down gives (tests/data/esl-traces/
+#: NOTES.md, "`freeswitch -stop` with calls up") while its Event Socket still answers for
+#: a moment: its SIP profile is gone (DESTINATION_OUT_OF_ORDER), then mod_sofia itself
+#: (CHAN_NOT_IMPLEMENTED: no "sofia" endpoint any more), or its core says so
+#: (SYSTEM_SHUTDOWN). A dead phone or a missing module on a live switch gives the same
+#: causes: only the link dropping soon after tells the two apart (the call flow watches).
+SWITCH_GOING_AWAY_CAUSES: frozenset[str] = frozenset(
+    {"DESTINATION_OUT_OF_ORDER", "CHAN_NOT_IMPLEMENTED", "SYSTEM_SHUTDOWN"})
+
+
 def originate_failure_cause(result: str) -> str | None:
     """The hangup cause of a failed originate ("-ERR USER_BUSY" -> "USER_BUSY"); None
     when the originate succeeded ("+OK <uuid>")."""

@@ -38,7 +38,7 @@ from typing import Any
 
 import gevent
 
-from fsworker.core.attempt import customer_failure_outcome, originate_failure_cause
+from fsworker.core.attempt import SWITCH_GOING_AWAY_CAUSES, customer_failure_outcome, originate_failure_cause
 from fsworker.core.errors import FsworkerError, ValidationError
 from fsworker.core.numbers import validate_number
 from fsworker.core.outcomes import AttemptOutcome
@@ -63,6 +63,9 @@ class FlowSettings:
     job_grace_s: float = 15.0  #: wait for BACKGROUND_JOB this long past the ring timeout
     max_cleanup_wait_s: float = 300.0  #: how long legs wait for a dropped link to hang them up
     relink_wait_s: float = 30.0  #: how long a bridge cut with the link waits for it to come back
+    #: after an employee originate failed as a switch shutting down fails it, how long the
+    #: link is watched for the drop that proves it (the real switch: about 1.8 s)
+    going_away_wait_s: float = 5.0
 
 
 class LeaveBridgedUp(gevent.GreenletExit):
@@ -102,6 +105,9 @@ class AttemptResult:
     causes: tuple[str, ...] = field(default_factory=tuple)
     #: the switch stopped answering mid-attempt: a leg of it may still be up unseen
     legs_uncertain: bool = False
+    #: the switch went away before anyone answered: not the customer's try, so the
+    #: dispatcher gives the task back uncounted instead of recording this result
+    released: bool = False
 
 
 @dataclass(slots=True)
@@ -200,7 +206,12 @@ class CallFlow:
                 clean = True
                 return AttemptResult(outcome=AttemptOutcome.INVALID_NUMBER, detail=str(exc))
             result = self._run(req, legs, ours, cancelled, bridged, tag)
-            clean = result.outcome is not AttemptOutcome.SWITCH_ERROR
+            # A released attempt is not swept by its attempt id once the link is back:
+            # its store row is deleted and the id may come back with the task's next
+            # claim (SQLite), whose legs that late sweep would hang up. Its switch was
+            # going away, taking every call with it; the next claim's leg recovery looks
+            # for leftovers by task id all the same.
+            clean = result.outcome is not AttemptOutcome.SWITCH_ERROR or result.released
             return result
         except ESLError as exc:
             log.warning("%s: switch error on node %s: %s", tag, self.node, exc)
@@ -331,11 +342,31 @@ class CallFlow:
                 self._employee_answered(at, answered[1])
                 return None
             at.causes.append(cause)
+            if cause in SWITCH_GOING_AWAY_CAUSES and self._switch_went_away(at.tag, cause):
+                return at.result(AttemptOutcome.SWITCH_ERROR, f"the switch shut down ({cause}) before anyone answered",
+                                 released=True)
             if cause == LOST_WITH_LINK:
                 log.warning("%s: the employee legs of step %d vanished with the switch link", at.tag, i)
                 return at.result(AttemptOutcome.SWITCH_ERROR, "employee legs lost with the switch link")
             log.info("%s: nobody answered step %d: %s", at.tag, i, cause)
         return at.result(AttemptOutcome.NO_EMPLOYEE_ANSWERED, ", ".join(at.causes))
+
+    def _switch_went_away(self, tag: str, cause: str) -> bool:
+        """An employee originate failed with ``cause``: did the link drop within
+        ``going_away_wait_s``? Then the switch was shutting down (it refuses originates
+        for a moment before it says so and closes), not the phone failing; otherwise the
+        failure stands, only that much later."""
+        loop = gevent.get_hub().loop
+        deadline = loop.now() + self.settings.going_away_wait_s
+        while self.conn.is_connected:
+            if loop.now() >= deadline:
+                log.info("%s: %s with the link to node %s still up: the phone's failure, not the switch's",
+                         tag, cause, self.node)
+                return False
+            gevent.sleep(0.05)
+        log.warning("%s: employee originate failed %s and the link to node %s dropped: the switch is going "
+                    "away; the attempt is not counted", tag, cause, self.node)
+        return True
 
     def _employee_answered(self, at: _Attempt, employee: str) -> None:
         at.ours.append(employee)

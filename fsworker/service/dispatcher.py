@@ -348,6 +348,8 @@ class Dispatcher:
                 result = node.flow.run(req, cancelled=cancelled, bridged=bridged)
         finally:
             node.active -= 1
+        if result.released:  # the switch went away under it: not the customer's try
+            raise AttemptReleased(f"on node {node.name}: {result.detail}", recover_legs=True)
         self._finish(task, lost, result, catalog=catalog, rule=rule)
 
     def _recover(self, task: ClaimedTask, lost: LostCall, req: AttemptRequest, tag: str,

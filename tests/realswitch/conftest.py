@@ -27,6 +27,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+SKIP_REASON_2 = ("FSWORKER_REAL_SWITCH_2 is unset: the two-switch tests need a second FreeSWITCH with the same "
+                 "PBX on other ports (tests/data/realswitch/start.sh start2; README, 'Real-switch tests'), "
+                 "e.g. FSWORKER_REAL_SWITCH_2=127.0.0.1:8022")
+
+
 @pytest.fixture(scope="session")
 def switch() -> Iterator[RealSwitch]:
     sw = RealSwitch.from_env(os.environ["FSWORKER_REAL_SWITCH"])
@@ -37,9 +42,23 @@ def switch() -> Iterator[RealSwitch]:
         sw.close()
 
 
-@pytest.fixture()
-def lab(tmp_path: Path, switch: RealSwitch, request: pytest.FixtureRequest) -> Iterator[Lab]:
-    lab = Lab(tmp_path, switch)
+@pytest.fixture(scope="session")
+def switch2(switch: RealSwitch) -> Iterator[RealSwitch]:
+    """The second switch (FSWORKER_REAL_SWITCH_2); its tests are skipped without it."""
+    value = os.environ.get("FSWORKER_REAL_SWITCH_2")
+    if not value:
+        pytest.skip(SKIP_REASON_2)
+    sw = RealSwitch.from_env(value)
+    sw.check_ready()
+    assert (sw.host, sw.port) != (switch.host, switch.port), "FSWORKER_REAL_SWITCH_2 names the first switch"
+    assert sw.sip_port != switch.sip_port, f"both switches take SIP on port {sw.sip_port}"
+    try:
+        yield sw
+    finally:
+        sw.close()
+
+
+def _lab(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
     try:
         yield lab
     finally:
@@ -47,6 +66,17 @@ def lab(tmp_path: Path, switch: RealSwitch, request: pytest.FixtureRequest) -> I
         if failed is not None and failed.failed:
             print(lab.report())
         lab.close()
+
+
+@pytest.fixture()
+def lab(tmp_path: Path, switch: RealSwitch, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    yield from _lab(Lab(tmp_path, switch), request)
+
+
+@pytest.fixture()
+def lab2(tmp_path: Path, switch: RealSwitch, switch2: RealSwitch, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """A lab with both switches: ``lab.switch`` (A) and ``lab.switch2`` (B)."""
+    yield from _lab(Lab(tmp_path, switch, switch2), request)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

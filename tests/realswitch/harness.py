@@ -49,6 +49,7 @@ class RealSwitch:
     port: int
     password: str
     esl: EslClient
+    sip_port: int = 5060  #: its SIP profile ``internal``, where customers call (``check_ready`` asks it)
 
     @classmethod
     def from_env(cls, value: str) -> RealSwitch:
@@ -60,6 +61,10 @@ class RealSwitch:
         """The switch answers and the SIPp phones listen; else one clear failure, not a dozen."""
         status = self.esl.ok("status")
         assert status.startswith("UP"), f"the switch at {self.host}:{self.port} is not up: {status!r}"
+        # conf/vars.xml sets it; start.sh gives a second switch another (README, "Real-switch tests")
+        sip_port = self.esl.ok("global_getvar", "internal_sip_port").strip()
+        assert sip_port.isdigit(), f"the switch at {self.host}:{self.port} has no internal_sip_port: {sip_port!r}"
+        self.sip_port = int(sip_port)
         missing = []
         for port, what in PHONES.items():
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -126,12 +131,28 @@ class Customer:
         return self.messages.read_text(errors="replace") if self.messages.exists() else ""
 
 
+@dataclass(frozen=True)
+class Node:
+    """A ``[[node]]`` of fsworker's configuration: one of the lab's switches."""
+
+    name: str
+    switch: RealSwitch
+    failover: bool = False
+
+    def toml(self) -> str:
+        return (f'[[node]]\nname = "{self.name}"\nhost = "{self.switch.host}"\nport = {self.switch.port}\n'
+                'password_env = "FSWORKER_ESL_PASSWORD"\nconnect_timeout_s = 3.0\ncommand_timeout_s = 10.0\n'
+                + ("failover = true\n" if self.failover else "") + "\n")
+
+
 @dataclass
 class Lab:
-    """One test's world: the switch (shared), an observer, fsworker processes, customers."""
+    """One test's world: the switch (shared), an observer, fsworker processes, customers;
+    with ``switch2``, a second switch and its own observer (``observer2``)."""
 
     dir: Path
     switch: RealSwitch
+    switch2: RealSwitch | None = None
     procs: list[Proc] = field(default_factory=list)
     customers: list[Customer] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
@@ -141,18 +162,28 @@ class Lab:
         self.env["FSWORKER_ESL_PASSWORD"] = self.switch.password
         self.env["PYTHONUNBUFFERED"] = "1"
         self.observer = Observer(self.switch.host, self.switch.port, self.switch.password)
+        self.observer2 = (Observer(self.switch2.host, self.switch2.port, self.switch2.password)
+                          if self.switch2 is not None else None)
+
+    @property
+    def sides(self) -> list[tuple[RealSwitch, Observer]]:
+        """Each switch of the lab with its observer."""
+        out = [(self.switch, self.observer)]
+        if self.switch2 is not None and self.observer2 is not None:
+            out.append((self.switch2, self.observer2))
+        return out
 
     # -- fsworker ------------------------------------------------------------------------
     def config(self, name: str, *, db_url: str, workers: int = 4, min_talk_s: int = 2,
                employee_ring_s: int = 8, customer_ring_s: int = 10,
                customer_template: str = "sofia/internal/{number}@127.0.0.1:5074",
-               metrics_port: int | None = None, extra: str = "") -> Path:
+               metrics_port: int | None = None, extra: str = "", nodes: list[Node] | None = None) -> Path:
         cfg = self.dir / f"{name}.toml"
+        nodes = nodes if nodes is not None else [Node("real", self.switch)]
         cfg.write_text(
             f'[database]\nurl = "{db_url}"\n\n'
-            f'[[node]]\nname = "real"\nhost = "{self.switch.host}"\nport = {self.switch.port}\n'
-            'password_env = "FSWORKER_ESL_PASSWORD"\nconnect_timeout_s = 3.0\ncommand_timeout_s = 10.0\n\n'
-            f"[worker]\nworkers = {workers}\nlease_s = 60\npoll_interval_s = 0.2\nshutdown_grace_s = 5\n"
+            + "".join(node.toml() for node in nodes)
+            + f"[worker]\nworkers = {workers}\nlease_s = 60\npoll_interval_s = 0.2\nshutdown_grace_s = 5\n"
             f'worker_id = "{name}"\n\n'
             f"[callback]\nmin_talk_s = {min_talk_s}\nemployee_ring_timeout_s = {employee_ring_s}\n"
             f'customer_ring_timeout_s = {customer_ring_s}\ncustomer_dial_template = "{customer_template}"\n'
@@ -171,15 +202,16 @@ class Lab:
             assert out.returncode == 0, f"fsworker {' '.join(args)} -> {out.returncode}\n{out.stdout}{out.stderr}"
         return out.stdout
 
-    def run(self, name: str, cfg: Path, *, wait_link: bool = True, metrics: bool = False) -> Proc:
+    def run(self, name: str, cfg: Path, *, wait_link: bool = True, metrics: bool = False, links: int = 1) -> Proc:
         log = self.dir / f"{name}.log"
         with log.open("wb") as out:
             popen = subprocess.Popen([EXE, "-c", str(cfg), "run", *([] if metrics else ["--no-metrics"])], stdout=out,
                                      stderr=subprocess.STDOUT, env=self.env, start_new_session=True, cwd=self.dir)
         proc = Proc(name, popen, log)
         self.procs.append(proc)
-        if wait_link:
-            wait_for(f"{name}'s ESL link", lambda: "link #1 up" in proc.text(), 30, alive=lambda: proc.alive)
+        if wait_link:  # one line per node: "ESL host:port: link #1 up"
+            wait_for(f"{name}'s ESL links", lambda: proc.text().count("link #1 up") >= links, 30,
+                     alive=lambda: proc.alive)
         return proc
 
     def tasks(self, cfg: Path) -> list[dict[str, Any]]:
@@ -201,8 +233,10 @@ class Lab:
 
     # -- customers -------------------------------------------------------------------------
     def customer(self, number: str, did: str, *, scenario: str = "uac_ring_cancel.xml", hold_ms: int = 4000,
-                 name: str | None = None) -> Customer:
-        """A customer calls ``did``: rings (or talks, uac_answer_bye.xml) ``hold_ms``, then gives up."""
+                 name: str | None = None, switch: RealSwitch | None = None) -> Customer:
+        """A customer calls ``did`` on ``switch`` (the first): rings (or talks,
+        uac_answer_bye.xml) ``hold_ms``, then gives up."""
+        switch = switch or self.switch
         sip_port, media_port = sipp_ports()
         n = len(self.customers) + 1
         csv = self.dir / f"caller{n}.csv"
@@ -211,19 +245,20 @@ class Lab:
         messages, out = self.dir / f"caller{n}.msg.log", self.dir / f"caller{n}.out"
         with out.open("wb") as sink:
             popen = subprocess.Popen(
-                ["sipp", f"{self.switch.host}:5060", "-sf", str(SIPP_DIR / scenario), "-inf", str(csv),
+                ["sipp", f"{switch.host}:{switch.sip_port}", "-sf", str(SIPP_DIR / scenario), "-inf", str(csv),
                  "-s", did, "-i", "127.0.0.1", "-p", str(sip_port), "-mp", str(media_port), "-t", "u1",
                  "-m", "1", "-d", str(hold_ms), "-nostdin", "-pause_msg_ign", "-aa",
                  "-trace_msg", "-message_file", str(messages), "-timeout", "120s"],
                 stdout=sink, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.dir)
-        self.observer.numbers.add(number)
+        for _, observer in self.sides:
+            observer.numbers.add(number)
         customer = Customer(number, did, popen, sip_port, messages, out)
         self.customers.append(customer)
         return customer
 
-    def lost_call(self, number: str, did: str, *, ring_ms: int = 4000) -> Customer:
+    def lost_call(self, number: str, did: str, *, ring_ms: int = 4000, switch: RealSwitch | None = None) -> Customer:
         """A customer who calls ``did``, hears ringing for ``ring_ms`` and hangs up: a lost call."""
-        customer = self.customer(number, did, hold_ms=ring_ms)
+        customer = self.customer(number, did, hold_ms=ring_ms, switch=switch)
         rc = customer.wait(timeout=ring_ms / 1000 + 30)
         assert rc == 0, f"SIPp customer {number} exited {rc}:\n{customer.out.read_text(errors='replace')[-2000:]}"
         return customer
@@ -235,7 +270,7 @@ class Lab:
     def quiet(self, numbers: list[str], timeout: float = 30) -> None:
         """No channel of these customers (theirs or fsworker's to them) is up."""
         def none_up() -> bool:
-            rows = self.switch.channels()
+            rows = [row for sw, _ in self.sides for row in sw.channels()]
             return not any(any(n in json.dumps(r) for n in numbers) for r in rows)
 
         self.until(f"the channels of {numbers} to end", none_up, timeout)
@@ -254,20 +289,23 @@ class Lab:
                 customer.popen.kill()
             customer.popen.wait(timeout=10)
         numbers = {c.number for c in self.customers}
-        try:
-            for row in self.switch.channels():
-                if any(n in json.dumps(row) for n in numbers):
-                    self.switch.esl.api("uuid_kill", row["uuid"])
-        except Exception:  # noqa: BLE001 - the switch may be down after a restart test; nothing to clean
-            pass
-        self.observer.close()
+        for switch, observer in self.sides:
+            try:
+                for row in switch.channels():
+                    if any(n in json.dumps(row) for n in numbers):
+                        switch.esl.api("uuid_kill", row["uuid"])
+            except Exception:  # noqa: BLE001 - the switch may be down after a restart test; nothing to clean
+                pass
+            observer.close()
 
     def report(self, lines: int = 60) -> str:
         out = []
         for proc in self.procs:
             out.append(f"===== {proc.name} (pid {proc.pid}, rc {proc.popen.poll()}) {proc.log} =====")
             out.append(proc.tail(lines))
-        for leg in self.observer.legs()[-30:]:
-            out.append(f"leg {leg.uuid} {leg.name} cid={leg.caller_id_number} task={leg.task_id} "
-                       f"attempt={leg.attempt} role={leg.role} answered={leg.answered} cause={leg.cause}")
+        for switch, observer in self.sides:
+            out.append(f"===== legs on the switch at {switch.host}:{switch.port} =====")
+            for leg in observer.legs()[-30:]:
+                out.append(f"leg {leg.uuid} {leg.name} cid={leg.caller_id_number} task={leg.task_id} "
+                           f"attempt={leg.attempt} role={leg.role} answered={leg.answered} cause={leg.cause}")
         return "\n".join(out)

@@ -128,7 +128,7 @@ def fake_call(pbx: FakePBX, arg: str) -> str:
     return f"+OK {uuid}\n"
 
 
-_ENDPOINT_USAGE = "fake_endpoint <endpoint|number> answer|ring|busy|reject|unallocated [after=N] [hangup_after=N]"
+_ENDPOINT_USAGE = "fake_endpoint <endpoint|number> answer|ring|busy|reject|unallocated|out_of_order [after=N] [hangup_after=N]"
 #: which options each reaction takes
 _REACTION_OPTIONS = {
     Reaction.ANSWER: frozenset({"after", "hangup_after"}),
@@ -136,6 +136,7 @@ _REACTION_OPTIONS = {
     Reaction.BUSY: frozenset({"after"}),
     Reaction.REJECT: frozenset({"after"}),
     Reaction.UNALLOCATED: frozenset(),
+    Reaction.OUT_OF_ORDER: frozenset(),
 }
 
 
@@ -148,7 +149,7 @@ def fake_endpoint(pbx: FakePBX, arg: str) -> str:
     try:
         reaction = Reaction(action)
     except ValueError:
-        raise ValidationError("action", action, "answer, ring, busy, reject or unallocated") from None
+        raise ValidationError("action", action, "answer, ring, busy, reject, unallocated or out_of_order") from None
     opts = _options(words[2:], _REACTION_OPTIONS[reaction]) if len(words) > 2 else {}
     after = _seconds("after", opts["after"]) if "after" in opts else None
     if reaction is Reaction.ANSWER:
@@ -160,6 +161,8 @@ def fake_endpoint(pbx: FakePBX, arg: str) -> str:
         behaviour = Behaviour.rejects(after or 0.0)
     elif reaction is Reaction.RING:
         behaviour = Behaviour.rings()
+    elif reaction is Reaction.OUT_OF_ORDER:
+        behaviour = Behaviour.out_of_order()
     else:
         behaviour = Behaviour.unallocated()
     pbx.set_endpoint(endpoint, behaviour)

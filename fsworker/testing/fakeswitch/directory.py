@@ -22,12 +22,16 @@ class Reaction(enum.Enum):
     BUSY = "busy"  #: 486 Busy Here after ``after`` seconds -> USER_BUSY
     UNALLOCATED = "unallocated"  #: 404 -> UNALLOCATED_NUMBER
     REJECT = "reject"  #: 603 Decline -> CALL_REJECTED
+    #: 502 Bad Gateway (a phone or trunk that is down) -> DESTINATION_OUT_OF_ORDER, the
+    #: cause a switch shutting down also gives (esl-traces/NOTES.md)
+    OUT_OF_ORDER = "out_of_order"
 
 
 _CAUSE = {
     Reaction.BUSY: "USER_BUSY",
     Reaction.UNALLOCATED: "UNALLOCATED_NUMBER",
     Reaction.REJECT: "CALL_REJECTED",
+    Reaction.OUT_OF_ORDER: "DESTINATION_OUT_OF_ORDER",
 }
 
 
@@ -77,6 +81,10 @@ class Behaviour:
     @classmethod
     def rejects(cls, after: float = 0.0) -> Behaviour:
         return cls(reaction=Reaction.REJECT, after=after)
+
+    @classmethod
+    def out_of_order(cls) -> Behaviour:
+        return cls(reaction=Reaction.OUT_OF_ORDER, ring=False)
 
 
 def destination_of(endpoint: str) -> str:
