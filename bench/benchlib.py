@@ -311,6 +311,17 @@ class Diag:
             return load()
 
         repo.load_catalog_versioned = counted
+        self.gc_pauses: list[float] = []  #: seconds of each garbage collection in this process
+        self._gc_started = 0.0
+        import gc
+
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_pauses.append(time.perf_counter() - self._gc_started)
 
     def _on_statement(self, *args: object) -> None:
         self.statements += 1
@@ -324,13 +335,16 @@ class Diag:
 
     def reset(self) -> None:
         self.statements = self.catalog_loads = 0
+        self.gc_pauses.clear()
         self._cpu0, self._t0 = self._cpu(), time.time()
 
     def line(self, per: int, what: str) -> str:
         cpu, wall = self._cpu() - self._cpu0, time.time() - self._t0
+        gcs = self.gc_pauses
         return (f"worker cpu={cpu:.1f}s over {wall:.1f}s ({100 * cpu / wall:.0f}% of one core), "
                 f"sql_statements={self.statements} ({self.statements / max(per, 1):.1f} per {what}), "
-                f"catalog_reloads={self.catalog_loads}")
+                f"catalog_reloads={self.catalog_loads}, "
+                f"gc_pauses={len(gcs)} (longest {1000 * max(gcs, default=0):.1f}ms, {1000 * sum(gcs):.0f}ms in all)")
 
 
 def make_service(url: str, port: int, *, workers: int, poll_s: float = 1.0, worker_id: str = "bench",

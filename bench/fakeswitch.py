@@ -40,6 +40,7 @@ import argparse  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import re  # noqa: E402
 import resource  # noqa: E402
 import time  # noqa: E402
@@ -194,6 +195,20 @@ def main() -> None:
     server.start()
     gevent.spawn(realtime, pbx, records, args.tick)
     gevent.spawn(sampler, pbx, records)
+    profile_to = os.environ.get("FSWORKER_BENCH_FAKE_PROFILE")
+    if profile_to:  # where the switch side's CPU goes (written when the bench stops it)
+        import cProfile
+        import signal
+
+        prof = cProfile.Profile()
+        prof.enable()
+
+        def dump() -> None:
+            prof.disable()
+            prof.dump_stats(profile_to)
+            os._exit(0)
+
+        gevent.signal_handler(signal.SIGTERM, dump)
     print(f"listening {server.port}", flush=True)
     while True:
         gevent.sleep(3600)

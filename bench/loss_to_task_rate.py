@@ -29,7 +29,9 @@ from gevent import monkey  # noqa: E402
 monkey.patch_all()
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import time  # noqa: E402
 
 import gevent  # noqa: E402
@@ -93,6 +95,9 @@ def run(url: str, *, rate: float, seconds: float, ring_s: float, profile: str = 
     hangup_at: dict[str, float] = stats["hangup_at"]
     both = [u for u in hangup_at if u in created_at]
     lat = [created_at[u] - hangup_at[u] for u in both]
+    if os.environ.get("FSWORKER_BENCH_DUMP"):  # every call's (hang-up time, latency), to look at the tail
+        with open(os.environ["FSWORKER_BENCH_DUMP"] + f"-{url.split(':')[0]}.json", "w") as out_file:
+            json.dump(sorted((hangup_at[u], created_at[u] - hangup_at[u]) for u in both), out_file)
     hangups = sorted(hangup_at.values())
     made = sorted(created_at.values())
     out = summary_ms(lat)
