@@ -25,7 +25,7 @@ test: install
 test-real: install
 	FSWORKER_REAL_SWITCH=$${FSWORKER_REAL_SWITCH:-127.0.0.1:8021} $(BIN)/python -m pytest -q -p no:randomly tests/realswitch
 
-# Faults (~5 min): kill -9 of workers, the switch restarted / the link cut mid-frame,
+# Faults (~8 min): kill -9 of workers, the switch restarted / the link cut mid-frame,
 # PostgreSQL restarted (needs root and pg_ctlcluster), SIGTERM in a busy minute.
 CHAOS_ARGS ?=
 chaos: install
