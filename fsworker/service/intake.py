@@ -35,6 +35,7 @@ from fsworker.core.numbering import NO_REGION, NumberPlan, NumberProblem
 from fsworker.core.outcomes import SkipReason, TaskEndReason
 from fsworker.core.planner import ScheduleNeverOpensError, first_due
 from fsworker.core.rules import Accept, IntakeFacts, Skip, decide
+from fsworker.store.errors import StoreError
 from fsworker.store.queue import TaskQueue
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,10 @@ class Intake:
         catalog = self.catalog()
         if rule is not None:
             catalog = only_rule(catalog, rule)
+        elif not recorded and not_before is None and number_problem is None and self.queue.is_postgresql:
+            taken = self._take_in_at_once(call, now, catalog)
+            if taken is not None:
+                return taken
         with self.queue.transaction():
             facts = None
             if not recorded:
@@ -181,6 +186,38 @@ class Intake:
                     return IntakeResult(call_uuid=call.call_uuid, skip=SkipReason.DUPLICATE)
                 obs.lost_call(call)
             result = self._decide(call, now, obs, catalog, not_before, number_problem, facts)
+        obs.replay(self.observer)
+        return result
+
+    def _take_in_at_once(self, call: LostCall, now: datetime, catalog: Catalog) -> IntakeResult | None:
+        """PostgreSQL, the usual case: decided as a new task (no open task, not reached
+        since the loss) and taken in with one round trip (``take_in_new_task_pg``). When
+        the store's facts say otherwise, the call is stored and decided again with them.
+        None: not that case from the start; the caller takes the usual way."""
+        decision = decide(catalog, call, IntakeFacts())
+        if not isinstance(decision, Accept) or decision.join_task is not None or decision.rule is None:
+            return None
+        rule = decision.rule
+        try:
+            due = first_due(rule, catalog, call.lost_at)
+            taken = self.queue.take_in_new_task_pg(call, rule_name=rule.name, due_at=due, now=now)
+        except (ScheduleNeverOpensError, InvalidNumberError):
+            return None  # the usual way records the skip with its reason
+        if not taken.won:
+            return IntakeResult(call_uuid=call.call_uuid, skip=SkipReason.DUPLICATE)
+        self.observer.lost_call(call)  # stored and committed
+        if taken.task_id is not None:
+            log.info("call %s from %s lost at %s (%s, waited %.1fs): task %s under rule %r, first attempt %s",
+                     call.call_uuid, call.customer_number, call.lost_at.isoformat(), call.place.value,
+                     call.waited_s, taken.task_id, rule.name, due.isoformat())
+            self.observer.task_created(call, taken.task_id, rule.name, due)
+            return IntakeResult(call_uuid=call.call_uuid, task_id=taken.task_id, created=True, due_at=due)
+        obs = _Deferred()
+        try:
+            with self.queue.transaction():
+                result = self._decide(call, now, obs, catalog, facts=taken.facts)
+        except StoreError as exc:  # stored, not decided: the caller retries as recorded
+            raise IntakeInterruptedError(call.call_uuid, exc) from exc
         obs.replay(self.observer)
         return result
 

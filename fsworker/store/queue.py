@@ -36,12 +36,21 @@ from fsworker.store.claim import (
     skip_used_attempt_numbers,
 )
 from fsworker.store.codec import lost_call_from_json, lost_call_to_json
-from fsworker.store.errors import LeaseLostError, NotFoundError
+from fsworker.store.errors import LeaseLostError, NotFoundError, translate_errors
 from fsworker.store.repo_rules import cancel_open_tasks
 
 log = logging.getLogger(__name__)
 
 __all__ = ["AttemptView", "ClaimedTask", "Heartbeat", "QueueCounts", "TaskQueue", "TaskView"]
+
+
+@dataclass(frozen=True, slots=True)
+class TakeIn:
+    """What ``take_in_new_task_pg`` did."""
+
+    won: bool  #: the call was stored now (False: another worker had it: a duplicate)
+    task_id: int | None  #: the task created for it, if the facts allowed
+    facts: tuple[int | None, str | None, bool]  #: open task id, its rule, reached since the loss
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +155,30 @@ class TaskQueue(StoreBase):
         if row.won is None:
             log.info("lost call %s already recorded by another worker", call.call_uuid)
         return row.won is not None, (row.open_id, row.open_rule, bool(row.reached))
+
+    def take_in_new_task_pg(
+        self, call: LostCall, *, rule_name: str, due_at: datetime, now: datetime | None = None
+    ) -> TakeIn:
+        """PostgreSQL only: store the lost call and, when the customer has no open task
+        and was not reached since the loss (the facts ``rule_name`` was decided under),
+        create its task, in one round trip (migration 0009's ``fsworker_take_in``, one
+        transaction). Otherwise only the call is stored; ``facts`` says why, for the
+        caller to decide again (as an intake with ``recorded=True``)."""
+        if not self.is_postgresql:
+            raise ValidationError("database", self.url, "PostgreSQL (fsworker_take_in)")
+        validate_number(call.customer_number, "task.customer_number")
+        values = _lost_call_values(call, None, None, now)
+        with translate_errors(self.url), self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # the function is the transaction
+            row = conn.execute(_STATEMENTS.take_in_pg, {
+                **values, "rule": rule_name, "due_at": aware(due_at)}).one()
+        if not row.o_won:
+            log.info("lost call %s already recorded by another worker", call.call_uuid)
+        elif row.o_task_id is not None:
+            log.info("task %s created for %s by rule %r (lost call %s), due %s",
+                     row.o_task_id, call.customer_number, rule_name, call.call_uuid, due_at)
+        return TakeIn(won=bool(row.o_won), task_id=row.o_task_id,
+                      facts=(row.o_open_id, row.o_open_rule, bool(row.o_reached)))
 
     def mark_lost_call_skipped(self, call_uuid: str, reason: SkipReason) -> None:
         with self._tx() as conn:
@@ -698,6 +731,13 @@ SELECT (SELECT id FROM ins) AS won,
                 bindparam("lost_at", type_=t.lost_calls.c.lost_at.type),
                 bindparam("recorded_at", type_=t.lost_calls.c.recorded_at.type),
                 bindparam("since", type_=t.contacts.c.at.type))
+        self.take_in_pg = text(
+            "SELECT * FROM fsworker_take_in(:call_uuid, :customer_number, :lost_at, :waited_s, :place, :node, "
+            "CAST(:facts AS json), :recorded_at, :rule, :due_at)"
+        ).bindparams(bindparam("facts", type_=t.lost_calls.c.facts.type),
+                     bindparam("lost_at", type_=t.lost_calls.c.lost_at.type),
+                     bindparam("recorded_at", type_=t.lost_calls.c.recorded_at.type),
+                     bindparam("due_at", type_=t.tasks.c.due_at.type))
         self.attach = (update(t.lost_calls).where(t.lost_calls.c.call_uuid == bindparam("b_uuid"))
                        .values(task_id=bindparam("b_task"), rule_name=bindparam("b_rule")))
 

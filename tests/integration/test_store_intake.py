@@ -42,3 +42,35 @@ def test_create_task_attaches_its_lost_call_and_keeps_one_open_task(repo: Reposi
     assert queue.get_task(task).lost_call_uuids == ("uuid-1",)  # joining is join_task's job
     with pytest.raises(NotFoundError):
         queue.create_task(customer_number="+79160000002", rule_name="no such rule", due_at=T0)
+
+
+def test_a_usual_call_is_taken_in_with_one_round_trip_on_postgresql(repo: Repository, queue: TaskQueue) -> None:
+    if not queue.is_postgresql:
+        pytest.skip("migration 0009's fsworker_take_in is PostgreSQL's; SQLite's intake stays in-process")
+    from sqlalchemy import event
+
+    repo.add_rule(rule("r"))
+    sent: list[str] = []
+    event.listen(queue.engine, "before_cursor_execute", lambda c, cur, stmt, *a: sent.append(stmt.split()[0]))
+    took = queue.take_in_new_task_pg(lost_call("a1", "+79160000001"), rule_name="r", due_at=T0 + minutes(5), now=T0)
+    assert sent == ["SELECT"]  # one statement in autocommit: no BEGIN, no COMMIT round trip
+    assert took.won and took.task_id is not None and took.facts == (None, None, False)
+    view = queue.get_task(took.task_id)
+    assert (view.status, view.rule_name, view.lost_call_uuids, view.due_at) == (
+        TaskStatus.PENDING, "r", ("a1",), T0 + minutes(5))
+    # the same call again: a duplicate, nothing written
+    again = queue.take_in_new_task_pg(lost_call("a1", "+79160000001"), rule_name="r", due_at=T0, now=T0)
+    assert (again.won, again.task_id) == (False, None)
+    # the customer's next call finds the open task: stored, no task, the facts say why (D1)
+    joined = queue.take_in_new_task_pg(lost_call("a2", "+79160000001", at=T0 + minutes(1)), rule_name="r",
+                                       due_at=T0, now=T0)
+    assert joined.won and joined.task_id is None and joined.facts == (took.task_id, "r", False)
+    assert queue.lost_call_task("a2") is None
+    # a customer reached since the loss: stored, no task (R17)
+    queue.record_contact(Contact(customer_number="+79160000002", call_uuid="in-1", at=T0 + minutes(1),
+                                 kind=ContactKind.INBOUND_ANSWERED, employee="alice"))
+    reached = queue.take_in_new_task_pg(lost_call("b1", "+79160000002"), rule_name="r", due_at=T0, now=T0)
+    assert reached.won and reached.task_id is None and reached.facts == (None, None, True)
+    # a rule deleted meanwhile: stored, no task; the caller decides again
+    gone = queue.take_in_new_task_pg(lost_call("c1", "+79160000003"), rule_name="nosuch", due_at=T0, now=T0)
+    assert gone.won and gone.task_id is None and queue.open_task_for("+79160000003") is None
