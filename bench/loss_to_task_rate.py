@@ -106,6 +106,7 @@ def run(url: str, *, rate: float, seconds: float, ring_s: float, profile: str = 
         injected_per_s=(len(hangups) - 1) / (hangups[-1] - hangups[0]),
         tasks_per_s=(len(made) - 1) / (made[-1] - made[0]),
         fake_max_advance_ms=stats["max_advance_s"] * 1000, fake_cpu_s=stats["cpu_s"], diag=diag_line,
+        fake_max_gc_ms=stats.get("max_gc_s", 0.0) * 1000,
     )
     return out
 
@@ -136,7 +137,7 @@ def main() -> None:
             print(f"{kind:10s} rate={args.rate:g}/s calls={r['calls']} lost={r['lost']} tasks={r['tasks']} "
                   f"missing={r['missing']} p50={r['p50']:.1f}ms p99={r['p99']:.1f}ms max={r['max']:.1f}ms "
                   f"injected={r['injected_per_s']:.1f}/s intake={r['tasks_per_s']:.1f} tasks/s "
-                  f"fake_max_tick={r['fake_max_advance_ms']:.1f}ms", flush=True)
+                  f"fake_max_tick={r['fake_max_advance_ms']:.1f}ms fake_max_gc={r['fake_max_gc_ms']:.1f}ms", flush=True)
             print(f"{kind:10s} diag: {r['diag']}, fake cpu={r['fake_cpu_s']:.1f}s", flush=True)
     finally:
         dbs.drop()
