@@ -241,12 +241,16 @@ WHY = {
     "esl_parse": """\
 **ESL parsing (>= 10x greenswitch).** With the C accelerator a detector event's block
 is indexed in ~1-2 µs (offsets, one object) instead of split into ~600 objects
-(~28 µs), and Event-Name is read with memchr/memmem. What is left per event is Python
-around each frame: the parser's framing (regex match, one copy, a Frame and its two
-headers) ~3 µs, the Event and its name ~1.5 µs, and ~0.15 µs per header read; greenswitch
-spends ~70-90 µs per event, so the ratio sits near 10-12x and moves with the load on the
-machine (both sides are Python, but the rounds are short). Without a C compiler the
-pure-Python path stays at ~4-5x (`speedup_pure_python`).""",
+(~28 µs), and Event-Name is read with memchr/memmem. What is left is ~8 µs per event,
+all Python around each frame: framing ~3.6 µs (a regex match, a copy of the ~4.5 KB
+block ~1.3 µs, the Frame), the Event and its name ~2 µs, the first header read (the
+index) ~0.9 µs and ~0.07 µs per header after it. greenswitch spends ~80-95 µs per
+event, and its own speed moves with the machine more than ours: on 2026-12-06 it ran
+10,300-12,700 events/s across runs, and the ratio came out between 9.3x and 11.9x
+(the figure is the lower of two streams, best of five rounds each). Meeting 10x every
+time needs ~1 µs less per event: the next step is frames that keep a view of the
+received bytes instead of copying each block. Without a C compiler the pure-Python
+path stays at ~4x (`speedup_pure_python`).""",
     "esl_socket": """\
 **ESL socket to handler (>= 5x greenswitch).** A greenlet spawned per event (gevent
 Pool.spawn, ~70 µs) cost more than parsing the event; at most `pool_size` long-lived
@@ -262,11 +266,15 @@ so the p99 is service time plus short queues when several calls end together, pl
 whatever stalls the machine: the fake switch's own `fake_max_tick` (the longest its
 event loop was held up) shows how long the switch side itself stalled. A lost call
 costs ~2.5 ms of worker CPU (its ~20 events, the detector, the intake), a quarter of
-one core at 100/s. A new task takes three round trips on PostgreSQL (the lost call's
-insert with the rule engine's facts, one CTE for rule + task + attach, COMMIT) and no
-claim: a claimer sleeping past the new task's due time sleeps on. When the p99 is
-missed with `fake_max_tick` near or above it, the cause is the machine, not the
-intake; compare the load averages under Runs.""",
+one core at 100/s. A new task takes one round trip on PostgreSQL (migration 0009's
+`fsworker_take_in`: the call, the facts, the task, in one statement and transaction)
+and no claim: a claimer sleeping past the new task's due time sleeps on. Measured on
+2026-12-06 with the machine otherwise idle: PostgreSQL p50 4.6-6.6 ms, p99 20.6-24.9 ms
+in six runs; SQLite p99 16.7-20.6 ms. The slowest 1% are spread evenly over the run
+(not bursts, not garbage collection: the worker's longest pause is ~4 ms); they are
+calls whose events or whose database round trip waited for a core, with the worker,
+the fake switch and PostgreSQL's backend sharing two. PostgreSQL's round trip is the
+one more wait SQLite does not have.""",
     "due_to_originate": """\
 **Due -> originate.** No polling: an idle claimer sleeps until the next due time and is
 woken by task changes (NOTIFY across processes on PostgreSQL, carrying the due time),
@@ -307,8 +315,14 @@ Issue 14, second pass (2026-12-06, afternoon):
   version in the database (triggers on every configuration table); the cache re-reads
   only when it moved.
 - **Intake**: its statements are built once (SQLite intake 1.5 -> 0.7 ms); on PostgreSQL
-  the lost call's insert and the rule engine's facts are one statement. The per-event
-  counter's labelled child is cached. Worker CPU per lost call at 100/s: ~5.9 -> ~2.5 ms.
+  the usual lost call is one round trip (migration 0009's `fsworker_take_in`: the call,
+  the facts, the task, in one statement), where it took four. The per-event counter's
+  labelled child is cached. Worker CPU per lost call at 100/s: ~5.9 -> ~2.5 ms;
+  PostgreSQL p50 at 100/s: 13 -> ~5 ms.
+- **Garbage collection**: a full collection in the worker walked everything start-up
+  built (63-68 ms once per run on SQLite); `gc.freeze()` after start-up, now <= 5 ms. The
+  bench's fake switch (Python standing in for C) stopped up to ~40 ms for its own and
+  then sent a burst; it no longer collects during a run (`fake_max_gc`).
 
 First pass (2026-12-06, morning):
 - **ESL socket to handler**: handlers ran in a greenlet spawned per event
@@ -328,6 +342,8 @@ Earlier (2026-11-28): single-flight catalog reloads; one transaction per lost ca
 `WorkerConfig.workers` up to 5,000.
 
 Left:
+- **Loss -> task p99 on PostgreSQL** (~21-25 ms against 20) and **parsing** (9.3-11.9x
+  against 10x): see above for what each is made of.
 - **One core per process.** Every figure above is one `fsworker run`; a site with more
   load runs several against one PostgreSQL (claims are safe across processes).
 - **The PostgreSQL pool is 5 + 5 connections** (store/engine.py); enough here, the next
