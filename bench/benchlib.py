@@ -8,6 +8,7 @@ shadow the standard library's ``queue``).
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -291,6 +292,25 @@ class Profile:
             stats.sort_stats("cumulative").print_stats(60)
 
 
+class GcPauses:
+    """How long each garbage collection of this process took (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._started)
+
+    @property
+    def longest(self) -> float:
+        return max(self.pauses, default=0.0)
+
+
 class Diag:
     """What the worker did during a measured phase: CPU seconds of this process, SQL
     statements sent and commits on the service's engine, catalog reloads."""
@@ -311,17 +331,7 @@ class Diag:
             return load()
 
         repo.load_catalog_versioned = counted
-        self.gc_pauses: list[float] = []  #: seconds of each garbage collection in this process
-        self._gc_started = 0.0
-        import gc
-
-        gc.callbacks.append(self._on_gc)
-
-    def _on_gc(self, phase: str, info: dict) -> None:
-        if phase == "start":
-            self._gc_started = time.perf_counter()
-        else:
-            self.gc_pauses.append(time.perf_counter() - self._gc_started)
+        self.gc = GcPauses()
 
     def _on_statement(self, *args: object) -> None:
         self.statements += 1
@@ -335,12 +345,12 @@ class Diag:
 
     def reset(self) -> None:
         self.statements = self.catalog_loads = 0
-        self.gc_pauses.clear()
+        self.gc.pauses.clear()
         self._cpu0, self._t0 = self._cpu(), time.time()
 
     def line(self, per: int, what: str) -> str:
         cpu, wall = self._cpu() - self._cpu0, time.time() - self._t0
-        gcs = self.gc_pauses
+        gcs = self.gc.pauses
         return (f"worker cpu={cpu:.1f}s over {wall:.1f}s ({100 * cpu / wall:.0f}% of one core), "
                 f"sql_statements={self.statements} ({self.statements / max(per, 1):.1f} per {what}), "
                 f"catalog_reloads={self.catalog_loads}, "

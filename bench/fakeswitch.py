@@ -50,6 +50,7 @@ import gevent  # noqa: E402
 
 sys.path.insert(0, str(_HERE.parent))
 
+from bench.benchlib import GcPauses  # noqa: E402
 from fsworker.core.clock import ManualClock  # noqa: E402
 from fsworker.testing.fakeswitch.directory import Behaviour  # noqa: E402
 from fsworker.testing.fakeswitch.pbx import FakePBX  # noqa: E402
@@ -71,15 +72,7 @@ class Records:
         self.max_advance_s = 0.0
         self.advance_s_total = 0.0
         self.max_tick_late_s = 0.0
-        self.max_gc_s = 0.0  #: the switch side's longest garbage collection
-        self._gc_at = 0.0
-        gc.callbacks.append(self._on_gc)
-
-    def _on_gc(self, phase: str, info: dict) -> None:
-        if phase == "start":
-            self._gc_at = time.perf_counter()
-        else:
-            self.max_gc_s = max(self.max_gc_s, time.perf_counter() - self._gc_at)
+        self.gc = GcPauses()  #: the switch side's garbage collections
 
 
 class BenchServer(FakeSwitchServer):
@@ -135,7 +128,7 @@ class BenchPBX(FakePBX):
             "injected": len(r.injected), "peak_bridged": r.peak_bridged, "bridged_now": r.bridged_now,
             "peak_channels": r.peak_channels, "channels_now": len(self.channels),
             "max_advance_s": r.max_advance_s, "advance_s_total": r.advance_s_total,
-            "max_tick_late_s": r.max_tick_late_s, "max_gc_s": r.max_gc_s,
+            "max_tick_late_s": r.max_tick_late_s, "max_gc_s": r.gc.longest,
             "cpu_s": ru.ru_utime + ru.ru_stime, "max_rss_mb": ru.ru_maxrss / 1024,
         }) + "\n"
 
