@@ -42,6 +42,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(ROOT))
 
 import fsworker.esl.proto.frames as frames_module  # noqa: E402
+import fsworker.esl.proto.parser as parser_module  # noqa: E402
 from fsworker.esl.proto.frames import Event  # noqa: E402
 from fsworker.esl.proto.parser import NEED_DATA, Parser, parse_all  # noqa: E402
 
@@ -117,12 +118,15 @@ def fsworker_parse(chunks: list[bytes], mode: str) -> int:
 
 def fsworker_parse_pure(chunks: list[bytes]) -> int:
     """The detector path with the C accelerator switched off."""
-    saved = frames_module._index_block, frames_module._name_end
-    frames_module._index_block = frames_module._name_end = None
+    saved = (frames_module._index_block, frames_module._name_end, frames_module._name_of,
+             parser_module._frame_event)
+    frames_module._index_block = frames_module._name_end = frames_module._name_of = None
+    parser_module._frame_event = None
     try:
         return fsworker_parse(chunks, "detector")
     finally:
-        frames_module._index_block, frames_module._name_end = saved
+        (frames_module._index_block, frames_module._name_end, frames_module._name_of,
+         parser_module._frame_event) = saved
 
 
 def _gs_protocol(data: bytes):

@@ -1,4 +1,5 @@
-/* Optional accelerator for fsworker.esl.frames: a header index over a plain event block.
+/* Optional accelerator for fsworker.esl.proto: a header index over a plain event block,
+   the Event-Name of its first line, and the framing of an ordinary event frame.
 
 Rules:
 - Pure function of the bytes given: no I/O, no global state, no Python callbacks.
@@ -11,6 +12,9 @@ Rules:
 - The index keeps a reference to the block and stores offsets only: building it creates
   one object, not one per header line. Index.get(name) returns the raw (still
   URL-encoded) value as str, or None.
+- frame_event() builds the Frame (and a plain event's Event) exactly as the
+  pure-Python parser does, and only for the one frame shape it matches whole;
+  every other case is declined, so errors are always raised by Python.
 */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE /* memmem */
@@ -326,9 +330,243 @@ event_name_end(PyObject *module, PyObject *arg)
     return PyLong_FromSsize_t(nl - p);
 }
 
+/* -- Framing: the frame shape of nearly every message in a busy stream ---------------
+
+frame_event(buf, pos, consumed, max_header, max_body, count_from) takes the frame at
+buf[pos:] when it is exactly
+
+    Content-Length: <1-12 digits>\nContent-Type: text/event-(plain|json|xml)\n\n<body>
+
+with the whole body buffered, the head within max_header, the length within max_body
+and not above count_from (the header count check is the parser's). It returns
+(frame, end): the Frame built as parser._event_frame builds it (its headers dict, a copy
+of the body, its stream offset consumed + pos), with a plain event's Event already
+attached, and the offset of the next frame. Anything else returns None and the
+pure-Python parser decides (and raises where it must), so both paths make the same
+frames. The classes and their slot descriptors are handed over once by
+register_frame_types(); until then frame_event() returns None. */
+
+static PyTypeObject *frame_type = NULL;
+static PyTypeObject *event_type = NULL;
+enum { F_HEADERS, F_BODY, F_OFFSET, F_EVENT, F_COUNT };
+static const char *const frame_slots[F_COUNT] = {"headers", "body", "offset", "_event"};
+enum { E_CONTENT_TYPE, E_BODY, E_DATA, E_RAW, E_BRAW, E_INDEX, E_PAIRS, E_CACHE, E_ENCODED, E_COUNT };
+static const char *const event_slots[E_COUNT] = {
+    "content_type", "_body", "_data", "_raw", "_braw", "_index", "_pairs", "_cache", "_encoded"};
+static PyObject *frame_descr[F_COUNT];
+static PyObject *event_descr[E_COUNT];
+static PyObject *ct_str[3];    /* the parser's own str objects for the three types */
+static PyObject *key_length;   /* "Content-Length" */
+static PyObject *key_type;     /* "Content-Type" */
+static PyObject *empty_bytes;
+
+static const char HEAD_LENGTH[] = "Content-Length: ";
+static const char HEAD_TYPE[] = "Content-Type: text/event-";
+static const char *const ct_tail[3] = {"plain\n\n", "json\n\n", "xml\n\n"};
+
+static int
+take_descriptors(PyTypeObject *type, const char *const *names, int count, PyObject **out)
+{
+    for (int i = 0; i < count; i++) {
+        PyObject *d = PyObject_GetAttrString((PyObject *)type, names[i]);
+        if (d == NULL) {
+            return -1;
+        }
+        if (Py_TYPE(d)->tp_descr_set == NULL) {
+            PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", type->tp_name, names[i]);
+            Py_DECREF(d);
+            return -1;
+        }
+        Py_XSETREF(out[i], d);
+    }
+    return 0;
+}
+
+static PyObject *
+register_frame_types(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyType_Check(args[0]) || !PyType_Check(args[1]) || !PyUnicode_Check(args[2]) ||
+        !PyUnicode_Check(args[3]) || !PyUnicode_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "register_frame_types(Frame, Event, plain: str, json: str, xml: str)");
+        return NULL;
+    }
+    if (take_descriptors((PyTypeObject *)args[0], frame_slots, F_COUNT, frame_descr) < 0 ||
+        take_descriptors((PyTypeObject *)args[1], event_slots, E_COUNT, event_descr) < 0) {
+        return NULL;
+    }
+    if (key_length == NULL) {
+        key_length = PyUnicode_InternFromString("Content-Length");
+        key_type = PyUnicode_InternFromString("Content-Type");
+        empty_bytes = PyBytes_FromStringAndSize(NULL, 0);
+        if (key_length == NULL || key_type == NULL || empty_bytes == NULL) {
+            return NULL;
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        Py_INCREF(args[2 + i]);
+        Py_XSETREF(ct_str[i], args[2 + i]);
+    }
+    Py_INCREF(args[0]);
+    Py_XSETREF(frame_type, (PyTypeObject *)args[0]);
+    Py_INCREF(args[1]);
+    Py_XSETREF(event_type, (PyTypeObject *)args[1]);
+    Py_RETURN_NONE;
+}
+
+static inline int
+set_slot(PyObject *descr, PyObject *obj, PyObject *value)
+{
+    return Py_TYPE(descr)->tp_descr_set(descr, obj, value);
+}
+
+static PyObject *
+frame_event(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6 || !PyByteArray_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "frame_event(buf: bytearray, pos, consumed, max_header, max_body, count_from)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t max_header = PyLong_AsSsize_t(args[3]);
+    Py_ssize_t max_body = PyLong_AsSsize_t(args[4]);
+    Py_ssize_t count_from = PyLong_AsSsize_t(args[5]);
+    if ((pos == -1 || max_header == -1 || max_body == -1 || count_from == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (frame_type == NULL) {
+        Py_RETURN_NONE;
+    }
+    const char *buf = PyByteArray_AS_STRING(args[0]);
+    Py_ssize_t n = PyByteArray_GET_SIZE(args[0]);
+    if (pos < 0 || pos > n) {
+        Py_RETURN_NONE;
+    }
+    const char *p = buf + pos;
+    const char *stop = buf + n;
+    const Py_ssize_t len_prefix = sizeof(HEAD_LENGTH) - 1;
+    if (stop - p < len_prefix || memcmp(p, HEAD_LENGTH, len_prefix) != 0) {
+        Py_RETURN_NONE;
+    }
+    const char *digits = p + len_prefix;
+    const char *d = digits;
+    long long length = 0;
+    while (d < stop && d - digits < 13 && *d >= '0' && *d <= '9') {
+        length = length * 10 + (*d - '0');
+        d++;
+    }
+    Py_ssize_t ndigits = d - digits;
+    if (ndigits < 1 || ndigits > 12 || d >= stop || *d != '\n') {
+        Py_RETURN_NONE;
+    }
+    d++;
+    const Py_ssize_t type_prefix = sizeof(HEAD_TYPE) - 1;
+    if (stop - d < type_prefix || memcmp(d, HEAD_TYPE, type_prefix) != 0) {
+        Py_RETURN_NONE;
+    }
+    d += type_prefix;
+    int ct = -1;
+    for (int i = 0; i < 3; i++) {
+        Py_ssize_t tl = (Py_ssize_t)strlen(ct_tail[i]);
+        if (stop - d >= tl && memcmp(d, ct_tail[i], tl) == 0) {
+            ct = i;
+            d += tl;
+            break;
+        }
+    }
+    if (ct < 0) {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t start = d - buf;
+    /* The head without its blank line, as the parser measures a header block. */
+    if (start - pos - 2 > max_header || length > max_body || length > count_from ||
+        n - start < (Py_ssize_t)length) {
+        Py_RETURN_NONE;
+    }
+    /* Everything read from the buffer is copied before any other allocation. */
+    char cl[13];
+    memcpy(cl, digits, ndigits);
+    PyObject *body = PyBytes_FromStringAndSize(buf + start, (Py_ssize_t)length);
+    if (body == NULL) {
+        return NULL;
+    }
+    Py_ssize_t end = start + (Py_ssize_t)length;
+    PyObject *frame = NULL, *event = NULL, *headers = NULL, *cl_str = NULL, *offset = NULL;
+    PyObject *result = NULL;
+    Py_ssize_t consumed = PyLong_AsSsize_t(args[2]);
+    if (consumed == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    cl_str = PyUnicode_FromStringAndSize(cl, ndigits);
+    offset = PyLong_FromSsize_t(consumed + pos);
+    headers = PyDict_New();
+    if (cl_str == NULL || offset == NULL || headers == NULL ||
+        PyDict_SetItem(headers, key_length, cl_str) < 0 || PyDict_SetItem(headers, key_type, ct_str[ct]) < 0) {
+        goto done;
+    }
+    if (ct == 0) {
+        event = event_type->tp_alloc(event_type, 0);
+        if (event == NULL || set_slot(event_descr[E_CONTENT_TYPE], event, ct_str[0]) < 0 ||
+            set_slot(event_descr[E_BODY], event, empty_bytes) < 0 ||
+            set_slot(event_descr[E_DATA], event, body) < 0 ||
+            set_slot(event_descr[E_RAW], event, Py_None) < 0 ||
+            set_slot(event_descr[E_BRAW], event, Py_None) < 0 ||
+            set_slot(event_descr[E_INDEX], event, Py_None) < 0 ||
+            set_slot(event_descr[E_PAIRS], event, Py_None) < 0 ||
+            set_slot(event_descr[E_CACHE], event, Py_None) < 0 ||
+            set_slot(event_descr[E_ENCODED], event, Py_True) < 0) {
+            goto done;
+        }
+    }
+    frame = frame_type->tp_alloc(frame_type, 0);
+    if (frame == NULL || set_slot(frame_descr[F_HEADERS], frame, headers) < 0 ||
+        set_slot(frame_descr[F_BODY], frame, body) < 0 || set_slot(frame_descr[F_OFFSET], frame, offset) < 0 ||
+        set_slot(frame_descr[F_EVENT], frame, event != NULL ? event : Py_None) < 0) {
+        goto done;
+    }
+    result = Py_BuildValue("(On)", frame, end);
+done:
+    Py_XDECREF(frame);
+    Py_XDECREF(event);
+    Py_XDECREF(headers);
+    Py_XDECREF(cl_str);
+    Py_XDECREF(offset);
+    Py_DECREF(body);
+    return result;
+}
+
+/* event_name(block) -> the first line's Event-Name value as str (UTF-8, errors
+   replaced), still URL-encoded, when event_name_end() finds it; else None. */
+static PyObject *
+event_name(PyObject *module, PyObject *arg)
+{
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "event_name() takes bytes");
+        return NULL;
+    }
+    PyObject *end_obj = event_name_end(module, arg);
+    if (end_obj == NULL) {
+        return NULL;
+    }
+    Py_ssize_t end = PyLong_AsSsize_t(end_obj);
+    Py_DECREF(end_obj);
+    if (end < 0) {
+        Py_RETURN_NONE;
+    }
+    const Py_ssize_t prefix = sizeof(NAME_LINE) - 2;
+    return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(arg) + prefix, end - prefix, "replace");
+}
+
 static PyMethodDef module_methods[] = {
     {"event_name_end", event_name_end, METH_O,
      "event_name_end(block: bytes) -> int (-1: no unique first Event-Name line)"},
+    {"event_name", event_name, METH_O,
+     "event_name(block: bytes) -> str | None (the first line's raw Event-Name value)"},
+    {"frame_event", (PyCFunction)(void (*)(void))frame_event, METH_FASTCALL,
+     "frame_event(buf, pos, consumed, max_header, max_body, count_from) -> (Frame, end) | None"},
+    {"register_frame_types", (PyCFunction)(void (*)(void))register_frame_types, METH_FASTCALL,
+     "register_frame_types(Frame, Event, plain, json, xml): the classes frame_event() builds"},
     {"index_block", index_block, METH_O,
      "index_block(block: bytes) -> Index | None (None: take the pure-Python split)"},
     {NULL, NULL, 0, NULL},

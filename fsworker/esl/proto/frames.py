@@ -36,10 +36,13 @@ from xml.etree import ElementTree
 from fsworker.esl.proto.errors import FrameTooLargeError, RemoteProtocolError
 
 try:
+    from fsworker.esl.proto._speedups import event_name as _name_of
     from fsworker.esl.proto._speedups import event_name_end as _name_end
+    from fsworker.esl.proto._speedups import frame_event as _frame_event
     from fsworker.esl.proto._speedups import index_block as _index_block
+    from fsworker.esl.proto._speedups import register_frame_types as _register_frame_types
 except ImportError:  # installed without a C compiler: the pure-Python split serves
-    _index_block = _name_end = None
+    _index_block = _name_end = _name_of = _frame_event = _register_frame_types = None
 
 UNDEF = "_undef_"
 _UNDEF_BYTES = b"_undef_"
@@ -442,8 +445,11 @@ class Event:
             # value holds no ':' (FreeSWITCH encodes it; a hostile ': ' there can shift
             # the general split's pairs).
             data = self._data
-            if _name_end is not None:
-                end = _name_end(data)  # the same test in C (memchr, memmem)
+            if _name_of is not None:
+                value = _name_of(data)  # the same test in C (memchr, memmem), and the slice
+                if value is not None:
+                    return "" if value == UNDEF else _unquote(value) if "%" in value else value
+                end = -1
             elif data.startswith(b"Event-Name: "):
                 end = data.find(b"\n", 12)
                 # (rfind: the reverse search is ~2.5x faster here than find.)
@@ -605,3 +611,9 @@ def _new_frame(headers: Mapping[str, str], body: bytes, offset: int) -> Frame:
     _set_offset(frame, offset)
     _set_event(frame, None)
     return frame
+
+
+if _register_frame_types is not None:
+    # The accelerator's framing builds these classes' objects slot by slot (as
+    # _new_frame and Event(None, body) do); it fails here, at import, if a slot is gone.
+    _register_frame_types(Frame, Event, EVENT_PLAIN, EVENT_JSON, EVENT_XML)

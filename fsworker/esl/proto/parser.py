@@ -37,6 +37,7 @@ from fsworker.esl.proto.frames import (
     EVENT_TYPES,
     Frame,
     _content_length,
+    _frame_event,
     _new_frame,
     parse_header_block,
 )
@@ -115,6 +116,18 @@ class Parser:
         buf = self._buf
         if self._pending is None:
             pos = self._pos
+            if _frame_event is not None:
+                # The ordinary event frame, whole, in C: the frame and the next frame's
+                # offset, or None for anything the lines below must look at.
+                got = _frame_event(
+                    buf, pos, self._consumed, self.max_header_bytes, self.max_body_bytes, self._count_from
+                )
+                if got is not None:
+                    frame, end = got
+                    self._pos = self._scan = end
+                    if end >= _COMPACT_AT or end == len(buf):
+                        self._compact()
+                    return frame
             m = _EVENT_FRAME_HEAD.match(buf, pos)
             if m is not None and m.end() - pos - 2 <= self.max_header_bytes:
                 return self._event_frame(buf, pos, m)
