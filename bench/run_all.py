@@ -239,18 +239,15 @@ def rows(by: dict[str, Bench]) -> list[Row]:
 
 WHY = {
     "esl_parse": """\
-**ESL parsing (>= 10x greenswitch).** With the C accelerator a detector event's block
-is indexed in ~1-2 µs (offsets, one object) instead of split into ~600 objects
-(~28 µs), and Event-Name is read with memchr/memmem. What is left is ~8 µs per event,
-all Python around each frame: framing ~3.6 µs (a regex match, a copy of the ~4.5 KB
-block ~1.3 µs, the Frame), the Event and its name ~2 µs, the first header read (the
-index) ~0.9 µs and ~0.07 µs per header after it. greenswitch spends ~80-95 µs per
-event, and its own speed moves with the machine more than ours: on 2026-12-06 it ran
-10,300-12,700 events/s across runs, and the ratio came out between 9.3x and 11.9x
-(the figure is the lower of two streams, best of five rounds each). Meeting 10x every
-time needs ~1 µs less per event: the next step is frames that keep a view of the
-received bytes instead of copying each block. Without a C compiler the pure-Python
-path stays at ~4x (`speedup_pure_python`).""",
+**ESL parsing (>= 10x greenswitch).** With the C accelerator the ordinary event frame
+("Content-Length / Content-Type: text/event-*", whole) is framed in C and its Frame and
+Event built there (~1.9 µs per event, of which ~1 µs is copying the ~4.5 KB block out of
+the receive buffer); Event-Name is read with memchr/memmem and a detector event's block
+indexed in ~1 µs (offsets, one object) instead of split into ~600 objects (~28 µs).
+greenswitch spends ~65-95 µs per event, and its own speed moves with the machine more
+than ours (10,300-15,200 events/s across runs on 2026-12-06); the figure is the lower of
+two streams, best of five rounds each. Without a C compiler the pure-Python path stays
+at ~4-5x (`speedup_pure_python`).""",
     "esl_socket": """\
 **ESL socket to handler (>= 5x greenswitch).** A greenlet spawned per event (gevent
 Pool.spawn, ~70 µs) cost more than parsing the event; at most `pool_size` long-lived
@@ -267,14 +264,10 @@ whatever stalls the machine: the fake switch's own `fake_max_tick` (the longest 
 event loop was held up) shows how long the switch side itself stalled. A lost call
 costs ~2.5 ms of worker CPU (its ~20 events, the detector, the intake), a quarter of
 one core at 100/s. A new task takes one round trip on PostgreSQL (migration 0009's
-`fsworker_take_in`: the call, the facts, the task, in one statement and transaction)
-and no claim: a claimer sleeping past the new task's due time sleeps on. Measured on
-2026-12-06 with the machine otherwise idle: PostgreSQL p50 4.6-6.6 ms, p99 20.6-24.9 ms
-in six runs; SQLite p99 16.7-20.6 ms. The slowest 1% are spread evenly over the run
-(not bursts, not garbage collection: the worker's longest pause is ~4 ms); they are
-calls whose events or whose database round trip waited for a core, with the worker,
-the fake switch and PostgreSQL's backend sharing two. PostgreSQL's round trip is the
-one more wait SQLite does not have.""",
+`fsworker_take_in`) and no claim. Until 2026-12-06 evening ~5% of the calls came
+13-17 ms late: the fake switch had Nagle on, and a small event waited for the worker's
+delayed ACK; FreeSWITCH sets TCP_NODELAY on every ESL socket and the fake now does too.
+When this is missed again, look first at the `fake_max_tick` and the load average.""",
     "due_to_originate": """\
 **Due -> originate.** No polling: an idle claimer sleeps until the next due time and is
 woken by task changes (NOTIFY across processes on PostgreSQL, carrying the due time),
@@ -300,6 +293,20 @@ counts pairs up at the same moment (sampled every 50 ms by the fake switch).""",
 
 BOTTLENECKS = """\
 ## What the benches changed, and what is left
+
+Issue 14, third pass (2026-12-06, evening):
+- **Loss -> task at 100/s**: the tail was the fake switch, not fsworker. ~5% of the
+  calls' CHANNEL_HANGUP_COMPLETE reached the worker 13-17 ms after the fake wrote it
+  (bimodal: p50 3 ms, a cluster at 14-20 ms): Nagle held the small frame until the
+  worker's delayed ACK. mod_event_socket sets TCP_NODELAY on every accepted socket; the
+  fake now does too (tests/protocol/test_fake_server.py). p99 ~20-22 ms -> ~8 ms on both
+  databases.
+- **Parsing**: the ordinary event frame is framed in C (`_speedups.frame_event`: the
+  head matched, the body copied, the Frame and a plain event's Event built slot by
+  slot) and Event-Name read without a slice (`_speedups.event_name`); anything else is
+  declined to the pure-Python parser, which raises what must be raised
+  (tests/unit/test_parser_cframing.py compares the two). Detector path ~6.2 -> ~4.7 µs
+  per event; 11.0x -> 14.4x greenswitch on the same machine.
 
 Issue 14, second pass (2026-12-06, afternoon):
 - **1,000 due at once**: every attempt read its lost calls and checked the contact log
@@ -330,7 +337,7 @@ First pass (2026-12-06, morning):
   With the parse below: ~2x -> 5x and more against greenswitch (bench/esl_socket.py).
 - **Parsing**: optional C accelerator `fsworker/esl/proto/_speedups.c` (setup.py builds it when
   a compiler is there; without one the install goes on, pure Python). Detector path
-  4.8x -> ~10-12x greenswitch.
+  4.8x -> ~10-12x greenswitch (see the third pass for the rest).
 - **Due work was found by polling** (1 s): the claimer now sleeps until the next due time
   or lease expiry and is woken by new or changed tasks (fsworker/service/duewaker.py; PostgreSQL
   NOTIFY from migration 0006's triggers). `worker.poll_interval_s` is only a backstop.
@@ -342,8 +349,6 @@ Earlier (2026-11-28): single-flight catalog reloads; one transaction per lost ca
 `WorkerConfig.workers` up to 5,000.
 
 Left:
-- **Loss -> task p99 on PostgreSQL** (~21-25 ms against 20) and **parsing** (9.3-11.9x
-  against 10x): see above for what each is made of.
 - **One core per process.** Every figure above is one `fsworker run`; a site with more
   load runs several against one PostgreSQL (claims are safe across processes).
 - **The PostgreSQL pool is 5 + 5 connections** (store/engine.py); enough here, the next
