@@ -29,7 +29,7 @@ from fsworker.testing.fakeswitch.server import FakeSwitchServer
 log = logging.getLogger(__name__)
 
 PASSWORD_ENV = "FSWORKER_ESL_PASSWORD"
-_ACTIONS = ("answer", "ring", "busy", "reject", "unallocated")
+_ACTIONS = ("answer", "ring", "busy", "reject", "unallocated", "out_of_order")
 
 
 def _link_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:

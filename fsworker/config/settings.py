@@ -274,6 +274,11 @@ class CallbackConfig:
                             doc="talk shorter than this is not a success (voicemail that drops at once)")
     employee_ring_timeout_s: int = _spec(30, _int(5, 300), doc="how long the employee leg rings")
     customer_ring_timeout_s: int = _spec(40, _int(5, 300), doc="how long the customer leg rings")
+    switch_shutdown_wait_s: float = _spec(
+        5.0, _float(0, 60),
+        doc="after an employee originate fails with DESTINATION_OUT_OF_ORDER (a stopping switch "
+            "refuses calls so for ~2 s before it drops the link), how long the link is watched for "
+            "that drop: if it comes, the attempt is given back uncounted; 0 counts it at once")
     customer_dial_template: str = _spec("sofia/gateway/pstn/{number}", _dial_template,
                                         doc="endpoint that dials a customer number")
     external_number_template: str = _spec("sofia/gateway/pstn/{number}", _dial_template,

@@ -326,6 +326,7 @@ class Service:
         flow_settings = FlowSettings(
             min_talk_s=cfg.callback.min_talk_s,
             customer_ring_timeout_s=cfg.callback.customer_ring_timeout_s,
+            going_away_wait_s=cfg.callback.switch_shutdown_wait_s,
             command_timeout_s=max(n.command_timeout_s for n in cfg.nodes) if cfg.nodes else 10.0,
         )
         slots = []

@@ -312,3 +312,17 @@ def test_the_hint_render_budget_is_configurable_and_checked(tmp_path):
     fixed = write(tmp_path, '[[node]]\nname = "a"\n[prompts]\nrender_cpu_ms = 50\nrender_wall_ms = 10\n')
     errs = [str(pr) for pr in check_config(fixed, environ=ENV) if pr.severity is Severity.ERROR]
     assert len(errs) == 1 and errs[0].startswith("prompts.render_wall_ms: 10") and "render_cpu_ms (50)" in errs[0]
+
+
+def test_the_switch_shutdown_wait_is_configurable_and_checked(tmp_path):
+    from fsworker.service.app import Service
+
+    p = write(tmp_path, '[[node]]\nname = "a"\n[callback]\nswitch_shutdown_wait_s = 2.5\n')
+    cfg = load_config(p, environ=ENV)
+    assert cfg.callback.switch_shutdown_wait_s == 2.5
+    service = Service(cfg, environ=ENV)  # wired through to every node's call flow
+    assert [slot.flow.settings.going_away_wait_s for slot in service.dispatcher.nodes] == [2.5]
+    assert CallbackConfig().switch_shutdown_wait_s == 5.0
+    bad = write(tmp_path, '[[node]]\nname = "a"\n[callback]\nswitch_shutdown_wait_s = 61\n')
+    errs = [str(pr) for pr in check_config(bad, environ=ENV) if pr.severity is Severity.ERROR]
+    assert errs == ["callback.switch_shutdown_wait_s: 61 is invalid: a number of seconds 0..60"], errs

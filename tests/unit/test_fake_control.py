@@ -103,3 +103,18 @@ def test_uuid_dump_carries_the_moment_it_was_taken(pbx: FakePBX) -> None:
     pbx.advance(2.5)
     dump = json.loads(pbx.api("uuid_dump", f"{uuid} json"))
     assert int(dump["Event-Date-Timestamp"]) == pbx.now_us()
+
+
+def test_every_endpoint_action_of_the_cli_is_one_the_switch_takes(pbx: FakePBX) -> None:
+    """`fsworker fake-switch endpoint` offers what fake_endpoint accepts (out_of_order:
+    a phone that is down, DESTINATION_OUT_OF_ORDER, as a stopping switch also says)."""
+    from fsworker.cli.cmd_fake_switch import _ACTIONS, _api_command
+    from fsworker.cli.main import build_parser
+
+    assert "out_of_order" in _ACTIONS
+    for action in _ACTIONS:
+        args = build_parser().parse_args(["fake-switch", "endpoint", "user/101", action])
+        command, arg = _api_command(args)
+        assert (command, arg) == ("fake_endpoint", f"user/101 {action}")
+        assert pbx.api(command, arg) == "+OK\n", action
+        assert pbx.directory.lookup("user/101").reaction is Reaction(action)
