@@ -41,6 +41,48 @@ def summary_ms(values_s: list[float]) -> dict[str, float]:
             "min": min(ms)}
 
 
+def seed_intake_db(url: str, endpoint: str = "user/101") -> None:
+    """Migrate ``url`` and give it what an intake bench needs: one employee on
+    ``endpoint``, a group, and a rule taking every lost call whose first attempt is an
+    hour away (these benches measure intake, never a callback)."""
+    from fsworker.core.model import Employee, Group, Rule
+    from fsworker.store import migrate
+    from fsworker.store.repo import Repository
+
+    migrate.upgrade(url)
+    repo = Repository(url)
+    repo.add(Employee(name="a", endpoints=(endpoint,)))
+    repo.add(Group(name="g", members=("a",), max_lines=1))
+    repo.add_rule(Rule(name="all", strategy="group", target="g", intervals=(3600,)))
+    repo.close()
+
+
+def intake_config(url: str, host: str, port: int, *, workers: int, worker_id: str):  # noqa: ANN201 - Config
+    """One node, no metrics endpoint, the poll backstop at its default."""
+    from fsworker.config.settings import Config, DatabaseConfig, MetricsConfig, NodeConfig, WorkerConfig
+
+    return Config(
+        database=DatabaseConfig(url=url),
+        nodes=(NodeConfig(name="fs", host=host, port=port),),
+        worker=WorkerConfig(workers=workers, poll_interval_s=1.0, worker_id=worker_id),
+        metrics=MetricsConfig(enabled=False),
+    )
+
+
+def stamp_task_created(service, clock=time.time) -> dict[str, float]:  # noqa: ANN001 - a Service
+    """Call uuid -> ``clock()`` taken right after the task's row was committed (the
+    service's intake observer is called then); the dict fills as tasks are created."""
+    created_at: dict[str, float] = {}
+    original = service.observer.task_created
+
+    def task_created(call, task_id, rule, due_at):  # noqa: ANN001, ANN202
+        created_at[call.call_uuid] = clock()
+        original(call, task_id, rule, due_at)
+
+    service.observer.task_created = task_created
+    return created_at
+
+
 class Databases:
     """A fresh database per run: a SQLite file in a temporary directory, or a scratch
     PostgreSQL database; ``drop`` removes both kinds."""

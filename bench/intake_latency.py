@@ -34,14 +34,10 @@ import gevent  # noqa: E402
 
 sys.path.insert(0, str(_HERE.parent))
 
-from benchlib import Databases  # noqa: E402
+from benchlib import Databases, intake_config, seed_intake_db, stamp_task_created  # noqa: E402
 
-from fsworker.config.settings import Config, DatabaseConfig, MetricsConfig, NodeConfig, WorkerConfig  # noqa: E402
 from fsworker.core.clock import ManualClock  # noqa: E402
-from fsworker.core.model import Employee, Group, Rule  # noqa: E402
 from fsworker.service.app import Service  # noqa: E402
-from fsworker.store import migrate  # noqa: E402
-from fsworker.store.repo import Repository  # noqa: E402
 from fsworker.testing.fakeswitch.directory import Behaviour  # noqa: E402
 from fsworker.testing.fakeswitch.pbx import FakePBX  # noqa: E402
 from fsworker.testing.fakeswitch.server import FakeSwitchServer  # noqa: E402
@@ -70,28 +66,10 @@ def run(db_url: str, calls: int, burst: int) -> dict[str, float]:
 
     server.bus.publish = timed_publish  # type: ignore[method-assign]
     server.start()
-    migrate.upgrade(db_url)
-    repo = Repository(db_url)
-    repo.add(Employee(name="a", endpoints=("user/101",)))
-    repo.add(Group(name="g", members=("a",), max_lines=1))
-    # A long first interval: this measures intake, not the callback.
-    repo.add_rule(Rule(name="all", strategy="group", target="g", intervals=(3600,)))
-    repo.close()
-    cfg = Config(
-        database=DatabaseConfig(url=db_url),
-        nodes=(NodeConfig(name="fs", host="127.0.0.1", port=server.port),),
-        worker=WorkerConfig(workers=1, poll_interval_s=1.0, worker_id="bench"),
-        metrics=MetricsConfig(enabled=False),
-    )
+    seed_intake_db(db_url)
+    cfg = intake_config(db_url, "127.0.0.1", server.port, workers=1, worker_id="bench")
     service = Service(cfg, clock=clock, environ={"FSWORKER_ESL_PASSWORD": "ClueCon"})
-    created_at: dict[str, float] = {}
-    original = service.observer.task_created
-
-    def task_created(call, task_id, rule, due_at):  # noqa: ANN001, ANN202
-        created_at[call.call_uuid] = time.perf_counter()
-        original(call, task_id, rule, due_at)
-
-    service.observer.task_created = task_created  # type: ignore[method-assign]
+    created_at = stamp_task_created(service, time.perf_counter)
     service.start(metrics=False)
     assert service.wait_connected(5)
     uuids: list[str] = []

@@ -38,39 +38,28 @@ import gevent  # noqa: E402
 
 sys.path.insert(0, str(_HERE.parent))
 
-from bench.benchlib import PG_ADMIN, Databases, Diag, ErrorCount, FakeSwitchProcess, Profile, summary_ms  # noqa: E402
-from fsworker.config.settings import Config, DatabaseConfig, MetricsConfig, NodeConfig, WorkerConfig  # noqa: E402
-from fsworker.core.model import Employee, Group, Rule  # noqa: E402
+from bench.benchlib import (  # noqa: E402
+    PG_ADMIN,
+    Databases,
+    Diag,
+    ErrorCount,
+    FakeSwitchProcess,
+    Profile,
+    intake_config,
+    seed_intake_db,
+    stamp_task_created,
+    summary_ms,
+)
 from fsworker.service.app import Service  # noqa: E402
-from fsworker.store import migrate  # noqa: E402
-from fsworker.store.repo import Repository  # noqa: E402
 
 ENV = {"FSWORKER_ESL_PASSWORD": "ClueCon"}
 
 
 def run(url: str, *, rate: float, seconds: float, ring_s: float, profile: str = "") -> dict[str, float]:
-    migrate.upgrade(url)
-    repo = Repository(url)
-    repo.add(Employee(name="a", endpoints=("user/101",)))
-    repo.add(Group(name="g", members=("a",), max_lines=1))
-    repo.add_rule(Rule(name="all", strategy="group", target="g", intervals=(3600,)))
-    repo.close()
+    seed_intake_db(url)
     fake = FakeSwitchProcess()
-    cfg = Config(
-        database=DatabaseConfig(url=url),
-        nodes=(NodeConfig(name="fs", host="127.0.0.1", port=fake.port),),
-        worker=WorkerConfig(workers=1, poll_interval_s=1.0, worker_id="bench-intake"),
-        metrics=MetricsConfig(enabled=False),
-    )
-    service = Service(cfg, environ=ENV)
-    created_at: dict[str, float] = {}
-    original = service.observer.task_created
-
-    def task_created(call, task_id, rule, due_at):  # noqa: ANN001, ANN202
-        created_at[call.call_uuid] = time.time()
-        original(call, task_id, rule, due_at)
-
-    service.observer.task_created = task_created  # type: ignore[method-assign]
+    service = Service(intake_config(url, "127.0.0.1", fake.port, workers=1, worker_id="bench-intake"), environ=ENV)
+    created_at = stamp_task_created(service)
     calls = int(rate * seconds)
     errors = ErrorCount()
     try:

@@ -40,12 +40,17 @@ import gevent  # noqa: E402
 
 sys.path.insert(0, str(_HERE.parent))
 
-from bench.benchlib import PG_ADMIN, Databases, Diag, ErrorCount, summary_ms  # noqa: E402
-from fsworker.config.settings import Config, DatabaseConfig, MetricsConfig, NodeConfig, WorkerConfig  # noqa: E402
-from fsworker.core.model import Employee, Group, Rule  # noqa: E402
+from bench.benchlib import (  # noqa: E402
+    PG_ADMIN,
+    Databases,
+    Diag,
+    ErrorCount,
+    intake_config,
+    seed_intake_db,
+    stamp_task_created,
+    summary_ms,
+)
 from fsworker.service.app import Service  # noqa: E402
-from fsworker.store import migrate  # noqa: E402
-from fsworker.store.repo import Repository  # noqa: E402
 
 SIPP_DIR = _HERE.parent / "tests" / "data" / "realswitch" / "sipp"
 DID = "74950000001"
@@ -66,21 +71,11 @@ def sipp_customers(host: str, numbers: list[str], *, rate: float, ring_ms: int, 
 
 
 def run(url: str, *, host: str, port: int, rate: float, calls: int, ring_ms: int) -> dict[str, float]:
-    migrate.upgrade(url)
-    repo = Repository(url)
-    repo.add(Employee(name="a", endpoints=("sofia/internal/101@127.0.0.1:5072",)))
-    repo.add(Group(name="g", members=("a",), max_lines=1))
-    repo.add_rule(Rule(name="all", strategy="group", target="g", intervals=(3600,)))
-    repo.close()
-    cfg = Config(
-        database=DatabaseConfig(url=url),
-        nodes=(NodeConfig(name="fs", host=host, port=port),),
-        worker=WorkerConfig(workers=4, poll_interval_s=1.0, worker_id="bench-real-intake"),
-        metrics=MetricsConfig(enabled=False),
-    )
-    service = Service(cfg, environ=ENV)
-    created_at: dict[str, float] = {}
+    seed_intake_db(url, "sofia/internal/101@127.0.0.1:5072")
+    service = Service(intake_config(url, host, port, workers=4, worker_id="bench-real-intake"), environ=ENV)
+    created_at = stamp_task_created(service)
     hangup_at: dict[str, float] = {}
+    seen_at: dict[str, float] = {}  # when the event reached a handler in this process
     original = service.observer.task_created
 
     def task_created(call, task_id, rule, due_at):  # noqa: ANN001, ANN202
@@ -89,9 +84,9 @@ def run(url: str, *, host: str, port: int, rate: float, calls: int, ring_ms: int
 
     def hangup_complete(ev) -> None:  # noqa: ANN001
         if ev.get("Call-Direction") == "inbound" and ev.get("Caller-Destination-Number") == DID:
+            seen_at[ev.uuid or ""] = time.time()
             hangup_at[ev.uuid or ""] = int(ev.get("Event-Date-Timestamp") or 0) / 1e6
 
-    service.observer.task_created = task_created  # type: ignore[method-assign]
     errors = ErrorCount()
     workdir = Path(tempfile.mkdtemp(prefix="fsworker-real-bench-"))
     numbers = [f"7916{n:07d}" for n in random.sample(range(10**7), calls)]
@@ -115,7 +110,20 @@ def run(url: str, *, host: str, port: int, rate: float, calls: int, ring_ms: int
     both = [u for u in hangup_at if u in created_at]
     lat = [created_at[u] - hangup_at[u] for u in both]
     out = summary_ms(lat) if lat else {"p50": float("nan"), "p99": float("inf"), "max": float("inf")}
+    # The split: switch stamp -> event in our handler (the switch's event thread, the wire,
+    # our reader), then event -> task committed (the detector, the intake, the database).
+    wire = summary_ms([seen_at[u] - hangup_at[u] for u in both]) if lat else out
+    ours = summary_ms([created_at[u] - seen_at[u] for u in both]) if lat else out
+    out["split"] = (f"switch stamp -> event handled min={wire['min']:.1f} p50={wire['p50']:.1f} "
+                    f"p99={wire['p99']:.1f} ms; "
+                    f"event handled -> task committed p50={ours['p50']:.1f} p99={ours['p99']:.1f} ms")
     hangups = sorted(hangup_at[u] for u in both)
+    if os.environ.get("FSWORKER_BENCH_DUMP"):  # every call's (switch stamp, wire, ours) to look at
+        import json
+
+        with open(os.environ["FSWORKER_BENCH_DUMP"] + f"-{url.split(':')[0]}.json", "w") as out_file:
+            json.dump(sorted((hangup_at[u], seen_at[u] - hangup_at[u], created_at[u] - seen_at[u]) for u in both),
+                      out_file)
     out.update(calls=calls, lost=len(hangup_at), tasks=len(created_at), missing=calls - len(both),
                sipp_rc=-1 if rc is None else rc,
                lost_per_s=(len(hangups) - 1) / (hangups[-1] - hangups[0]) if len(hangups) > 1 else 0.0,
@@ -151,6 +159,7 @@ def main() -> None:
             print(f"{kind:10s} rate={args.rate:g}/s calls={r['calls']} lost={r['lost']} tasks={r['tasks']} "
                   f"missing={r['missing']} p50={r['p50']:.1f}ms p99={r['p99']:.1f}ms max={r['max']:.1f}ms "
                   f"lost_at={r['lost_per_s']:.1f}/s sipp_exit={r['sipp_rc']}", flush=True)
+            print(f"{kind:10s} split: {r['split']}", flush=True)
             print(f"{kind:10s} diag: {r['diag']}", flush=True)
     finally:
         dbs.drop()
