@@ -307,6 +307,12 @@ Issue 14, third pass (2026-12-06, evening):
   declined to the pure-Python parser, which raises what must be raised
   (tests/unit/test_parser_cframing.py compares the two). Detector path ~6.2 -> ~4.7 µs
   per event; 11.0x -> 14.4x greenswitch on the same machine.
+- **On a real FreeSWITCH 1.10.12** (bench/real_loss_to_task.py, not in `make bench`: it
+  needs the lab of tests/data/realswitch): at 10 lost calls/s from SIPp, switch stamp ->
+  task committed p99 57 ms (SQLite) / 65 ms (PostgreSQL), of which fsworker's share (the
+  event in its handler -> the task committed) is p50 3.1 / 4.4 ms, p99 5.6 / 9.8 ms; the
+  rest is the switch delivering the event (p50 25-28 ms; mod_event_socket sleeps up to
+  20 ms between sends, tests/data/esl-traces/NOTES.md).
 
 Issue 14, second pass (2026-12-06, afternoon):
 - **1,000 due at once**: every attempt read its lost calls and checked the contact log
