@@ -28,6 +28,8 @@ from tests.chaos.procs import EXE, FakeSwitch, Lab, Proc, free_port, wait_for
 # loopback only: bypass any http_proxy of the environment
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 GRACE_S = 8
+#: [callback] switch_shutdown_wait_s of the running service (default 5)
+SHUTDOWN_WAIT_S = 2
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -194,7 +196,8 @@ def write_config(path: Path, *, db_url: str, switch_port: int, metrics_port: int
     path.write_text(
         f'[database]\nurl = "{db_url}"\n\n{nodes}'
         f"[worker]\nworkers = 4\nlease_s = 30\npoll_interval_s = 0.2\nshutdown_grace_s = {GRACE_S}\n\n"
-        "[callback]\nmin_talk_s = 2\nemployee_ring_timeout_s = 10\ncustomer_ring_timeout_s = 10\n\n"
+        "[callback]\nmin_talk_s = 2\nemployee_ring_timeout_s = 10\ncustomer_ring_timeout_s = 10\n"
+        f"switch_shutdown_wait_s = {SHUTDOWN_WAIT_S}\n\n"
         f'[metrics]\nenabled = true\nlisten = "127.0.0.1:{metrics_port}"\n\n'
         # the CRM stand-in listens on loopback, which a webhook reaches only when allowed
         f'[[webhook]]\nurl = "{hooks_url}"\ntimeout_s = 2\nallow_private = true\n'

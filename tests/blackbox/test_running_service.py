@@ -3,18 +3,28 @@ process (issue 17, item 2): the metric table during a short workload, /healthz a
 switch goes away and comes back, the log, SIGTERM.
 
 The tests share one `fsworker run` (the ``running`` fixture) and run in file order:
-the workload, then the log of what it did, then the switch stopped and started, then
-SIGTERM. Each later test relies only on facts an earlier one wrote to
+the workload, then the log of what it did, then the switch stopped and started, then a
+dead phone, then SIGTERM. Each later test relies only on facts an earlier one wrote to
 ``running.facts``, never on in-process state.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
+from datetime import datetime
 
-from tests.blackbox.conftest import BLACKLISTED, DID_SALES, DID_SUPPORT, GRACE_S, Running, Scrape
+from tests.blackbox.conftest import (
+    BLACKLISTED,
+    DID_SALES,
+    DID_SUPPORT,
+    GRACE_S,
+    SHUTDOWN_WAIT_S,
+    Running,
+    Scrape,
+)
 from tests.blackbox.readme import metric_table
 from tests.chaos.procs import FakeSwitch, wait_for
 
@@ -22,6 +32,7 @@ C_SUCCESS = "79161110001"  #: answers the callback and talks
 C_BUSY = "79161110002"  #: busy when called back: a failed attempt, the task waits; calls twice (joins)
 C_BLACK = BLACKLISTED  #: a skip
 C_SIGTERM = "79161110004"  #: bridged when the worker is told to stop
+C_DEAD_PHONE = "79161110005"  #: its callback rings an employee phone that is down
 TALK_S = 5
 
 
@@ -206,6 +217,34 @@ def test_healthz_follows_the_switch_going_away_and_coming_back(running: Running)
     back = running.scrape()
     assert back.value("fsworker_esl_up", node="fs1") == 1
     assert back.value("fsworker_esl_connects_total", node="fs1") == 2
+
+
+def test_a_dead_phone_on_a_live_switch_counts_after_the_configured_wait(running: Running) -> None:
+    """DESTINATION_OUT_OF_ORDER on the employee leg while the link stays up: a phone that
+    is down, not a switch going away. The attempt counts, `[callback]
+    switch_shutdown_wait_s` after the refusal. The phone is scripted as an operator
+    would, with `fsworker fake-switch endpoint ... out_of_order`."""
+    sw = running.switch
+    script(sw)
+    before = running.scrape().value("fsworker_attempts_total", outcome="no_employee_answered") or 0
+    running.cli("fake-switch", "endpoint", "user/102", "out_of_order", "--port", str(sw.port))
+    lose(sw, C_DEAD_PHONE, DID_SUPPORT)
+
+    def counted() -> dict | None:
+        task = task_of(running, C_DEAD_PHONE)
+        if task is None:
+            return None
+        attempts = json.loads(running.cli("tasks", "show", str(task["id"]), "--json"))["attempts"]
+        return attempts[0] if attempts and attempts[0]["outcome"] is not None else None
+
+    attempt = wait_for("the dead phone's attempt recorded", counted, 30, every=0.3, alive=lambda: running.worker.alive)
+    assert (attempt["outcome"], attempt["detail"]) == ("no_employee_answered", "DESTINATION_OUT_OF_ORDER"), attempt
+    took = (datetime.fromisoformat(attempt["ended_at"]) - datetime.fromisoformat(attempt["started_at"])).total_seconds()
+    assert SHUTDOWN_WAIT_S <= took < SHUTDOWN_WAIT_S + 3, f"the attempt took {took:.2f}s"
+    assert "DESTINATION_OUT_OF_ORDER with the link to node fs1 still up" in running.worker.text()
+    assert running.scrape().value("fsworker_attempts_total", outcome="no_employee_answered") == before + 1
+    assert running.healthz()[0] == 200
+    script(sw)
 
 
 def test_sigterm_with_a_call_up_ends_it_and_exits_0_within_the_grace(running: Running) -> None:
