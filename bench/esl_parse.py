@@ -118,15 +118,13 @@ def fsworker_parse(chunks: list[bytes], mode: str) -> int:
 
 def fsworker_parse_pure(chunks: list[bytes]) -> int:
     """The detector path with the C accelerator switched off."""
-    saved = (frames_module._index_block, frames_module._name_end, frames_module._name_of,
-             parser_module._frame_event)
-    frames_module._index_block = frames_module._name_end = frames_module._name_of = None
+    saved = frames_module._index_block, frames_module._name_of, parser_module._frame_event
+    frames_module._index_block = frames_module._name_of = None
     parser_module._frame_event = None
     try:
         return fsworker_parse(chunks, "detector")
     finally:
-        (frames_module._index_block, frames_module._name_end, frames_module._name_of,
-         parser_module._frame_event) = saved
+        frames_module._index_block, frames_module._name_of, parser_module._frame_event = saved
 
 
 def _gs_protocol(data: bytes):

@@ -14,7 +14,7 @@ import pytest
 import fsworker.esl.proto.frames as frames
 import fsworker.esl.proto.parser as parser
 
-_BUILT = (frames._index_block, frames._name_end, frames._name_of, parser._frame_event)
+_BUILT = (frames._index_block, frames._name_of, parser._frame_event)
 
 
 @pytest.fixture(params=["c", "python"])
@@ -27,12 +27,10 @@ def split_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
                 pytest.fail("fsworker.esl.proto._speedups is not built (FSWORKER_REQUIRE_SPEEDUPS=1)")
             pytest.skip("fsworker.esl.proto._speedups is not built (no C compiler at install time)")
         monkeypatch.setattr(frames, "_index_block", _BUILT[0])
-        monkeypatch.setattr(frames, "_name_end", _BUILT[1])
-        monkeypatch.setattr(frames, "_name_of", _BUILT[2])
-        monkeypatch.setattr(parser, "_frame_event", _BUILT[3])
+        monkeypatch.setattr(frames, "_name_of", _BUILT[1])
+        monkeypatch.setattr(parser, "_frame_event", _BUILT[2])
     else:
         monkeypatch.setattr(frames, "_index_block", None)
-        monkeypatch.setattr(frames, "_name_end", None)
         monkeypatch.setattr(frames, "_name_of", None)
         monkeypatch.setattr(parser, "_frame_event", None)
     return request.param

@@ -306,28 +306,22 @@ static const char NAME_LINE[] = "\nEvent-Name: ";
 /* Any later line starting "Event-Name:" (the general split takes "Name:value" too). */
 static const char NAME_AGAIN[] = "\nEvent-Name:";
 
-/* event_name_end(block) -> the offset of the '\n' ending a first line "Event-Name: ..."
-   whose value holds no ':' when no later line starts "Event-Name:", else -1 (the
-   caller then splits); frames.Event.name says why. */
-static PyObject *
-event_name_end(PyObject *module, PyObject *arg)
+/* The offset of the '\n' ending a first line "Event-Name: ..." whose value holds no ':'
+   when no later line starts "Event-Name:", else -1 (the caller then splits);
+   frames.Event.name says why. */
+static Py_ssize_t
+name_end(const char *p, Py_ssize_t n)
 {
-    if (!PyBytes_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "event_name_end() takes bytes");
-        return NULL;
-    }
-    const char *p = PyBytes_AS_STRING(arg);
-    Py_ssize_t n = PyBytes_GET_SIZE(arg);
     const Py_ssize_t prefix = sizeof(NAME_LINE) - 2; /* "Event-Name: " */
     if (n < prefix || memcmp(p, NAME_LINE + 1, prefix) != 0) {
-        return PyLong_FromLong(-1);
+        return -1;
     }
     const char *nl = memchr(p + prefix, '\n', n - prefix);
     if (nl == NULL || memchr(p + prefix, ':', nl - p - prefix) != NULL ||
         memmem(nl, n - (nl - p), NAME_AGAIN, sizeof(NAME_AGAIN) - 1) != NULL) {
-        return PyLong_FromLong(-1);
+        return -1;
     }
-    return PyLong_FromSsize_t(nl - p);
+    return nl - p;
 }
 
 /* -- Framing: the frame shape of nearly every message in a busy stream ---------------
@@ -363,6 +357,7 @@ static PyObject *empty_bytes;
 static const char HEAD_LENGTH[] = "Content-Length: ";
 static const char HEAD_TYPE[] = "Content-Type: text/event-";
 static const char *const ct_tail[3] = {"plain\n\n", "json\n\n", "xml\n\n"};
+static const Py_ssize_t ct_tail_len[3] = {7, 6, 5};
 
 static int
 take_descriptors(PyTypeObject *type, const char *const *names, int count, PyObject **out)
@@ -468,7 +463,7 @@ frame_event(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     d += type_prefix;
     int ct = -1;
     for (int i = 0; i < 3; i++) {
-        Py_ssize_t tl = (Py_ssize_t)strlen(ct_tail[i]);
+        Py_ssize_t tl = ct_tail_len[i];
         if (stop - d >= tl && memcmp(d, ct_tail[i], tl) == 0) {
             ct = i;
             d += tl;
@@ -537,7 +532,7 @@ done:
 }
 
 /* event_name(block) -> the first line's Event-Name value as str (UTF-8, errors
-   replaced), still URL-encoded, when event_name_end() finds it; else None. */
+   replaced), still URL-encoded, when name_end() finds it; else None. */
 static PyObject *
 event_name(PyObject *module, PyObject *arg)
 {
@@ -545,22 +540,16 @@ event_name(PyObject *module, PyObject *arg)
         PyErr_SetString(PyExc_TypeError, "event_name() takes bytes");
         return NULL;
     }
-    PyObject *end_obj = event_name_end(module, arg);
-    if (end_obj == NULL) {
-        return NULL;
-    }
-    Py_ssize_t end = PyLong_AsSsize_t(end_obj);
-    Py_DECREF(end_obj);
+    const char *p = PyBytes_AS_STRING(arg);
+    Py_ssize_t end = name_end(p, PyBytes_GET_SIZE(arg));
     if (end < 0) {
         Py_RETURN_NONE;
     }
     const Py_ssize_t prefix = sizeof(NAME_LINE) - 2;
-    return PyUnicode_DecodeUTF8(PyBytes_AS_STRING(arg) + prefix, end - prefix, "replace");
+    return PyUnicode_DecodeUTF8(p + prefix, end - prefix, "replace");
 }
 
 static PyMethodDef module_methods[] = {
-    {"event_name_end", event_name_end, METH_O,
-     "event_name_end(block: bytes) -> int (-1: no unique first Event-Name line)"},
     {"event_name", event_name, METH_O,
      "event_name(block: bytes) -> str | None (the first line's raw Event-Name value)"},
     {"frame_event", (PyCFunction)(void (*)(void))frame_event, METH_FASTCALL,

@@ -37,12 +37,11 @@ from fsworker.esl.proto.errors import FrameTooLargeError, RemoteProtocolError
 
 try:
     from fsworker.esl.proto._speedups import event_name as _name_of
-    from fsworker.esl.proto._speedups import event_name_end as _name_end
     from fsworker.esl.proto._speedups import frame_event as _frame_event
     from fsworker.esl.proto._speedups import index_block as _index_block
     from fsworker.esl.proto._speedups import register_frame_types as _register_frame_types
 except ImportError:  # installed without a C compiler: the pure-Python split serves
-    _index_block = _name_end = _name_of = _frame_event = _register_frame_types = None
+    _index_block = _name_of = _frame_event = _register_frame_types = None
 
 UNDEF = "_undef_"
 _UNDEF_BYTES = b"_undef_"
